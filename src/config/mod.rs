@@ -1,0 +1,391 @@
+//! `gateway.yaml` → a validated, compiled, immutable [`Config`].
+//!
+//! Parsing keeps going after a mistake (see [`raw`]) so that [`load`] reports every
+//! problem at once, each with file, line:column and key.
+
+mod compile;
+pub mod position;
+pub mod raw;
+pub mod units;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ipnet::IpNet;
+
+use crate::decide::SIGNAL_COUNT;
+
+/// One thing wrong with a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub line: Option<usize>,
+    pub col: Option<usize>,
+    /// The key path, e.g. `policies.promo.limits[0].rate`; empty for the whole file.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.col {
+                write!(f, ":{c}")?;
+            }
+        }
+        if self.key.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "invalid configuration ({n} problem{}):",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Read, validate and compile a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        problems: vec![Problem {
+            file: path.display().to_string(),
+            line: None,
+            col: None,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        }],
+    })?;
+    parse(&text, path)
+}
+
+/// Validate and compile config text; `path` names it in messages and anchors relative
+/// data paths (they are relative to the directory of the config file).
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    compile::compile(text, path)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+    /// Fraction of `allow` decisions that are logged (block/verify always are).
+    pub allow_sample: f64,
+}
+
+/// Which header carries the client address when the peer is a trusted proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpHeader {
+    XForwardedFor,
+    XRealIp,
+    CfConnectingIp,
+    TrueClientIp,
+}
+
+impl IpHeader {
+    pub fn name(self) -> &'static str {
+        match self {
+            IpHeader::XForwardedFor => "x-forwarded-for",
+            IpHeader::XRealIp => "x-real-ip",
+            IpHeader::CfConnectingIp => "cf-connecting-ip",
+            IpHeader::TrueClientIp => "true-client-ip",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientIpConfig {
+    pub trusted_proxies: Vec<IpNet>,
+    pub header: IpHeader,
+}
+
+/// Where a data source comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Url(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Url(u) => f.write_str(u),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MmdbConfig {
+    pub geo: Option<PathBuf>,
+    pub asn: Option<PathBuf>,
+    pub anonymous_ip: Option<PathBuf>,
+    pub connection_type: Option<PathBuf>,
+    pub reload: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TorConfig {
+    pub source: Source,
+    pub refresh: Duration,
+}
+
+/// What membership of a named list means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    /// feeds the `hosting` signal
+    Hosting,
+    /// feeds the `vpn` signal
+    Vpn,
+    /// feeds the `proxy` signal
+    Proxy,
+    /// skips scoring and limits
+    Allow,
+    /// the signal `list:<name>` (this includes `deny`)
+    Named,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListConfig {
+    pub name: String,
+    pub kind: ListKind,
+    pub source: Source,
+    pub refresh: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct IntelConfig {
+    pub mmdb: MmdbConfig,
+    pub tor: Option<TorConfig>,
+    /// In file order; a list's index here is its bit in [`crate::intel::Facts::lists`].
+    pub lists: Vec<ListConfig>,
+    pub lists_reload: Duration,
+    /// sorted
+    pub hosting_asns: Vec<u32>,
+    /// lower-case
+    pub hosting_org_keywords: Vec<String>,
+    /// sorted
+    pub mobile_asns: Vec<u32>,
+    /// list bits by meaning, derived from `lists`
+    pub masks: ListMasks,
+}
+
+/// Bit masks over [`IntelConfig::lists`] by what membership means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListMasks {
+    pub hosting: u64,
+    pub vpn: u64,
+    pub proxy: u64,
+    pub allow: u64,
+    pub named: u64,
+}
+
+impl ListMasks {
+    pub fn of(lists: &[ListConfig]) -> ListMasks {
+        let mut m = ListMasks::default();
+        for (i, l) in lists.iter().enumerate() {
+            let bit = 1u64 << i;
+            match l.kind {
+                ListKind::Hosting => m.hosting |= bit,
+                ListKind::Vpn => m.vpn |= bit,
+                ListKind::Proxy => m.proxy |= bit,
+                ListKind::Allow => m.allow |= bit,
+                ListKind::Named => m.named |= bit,
+            }
+        }
+        m
+    }
+}
+
+impl IntelConfig {
+    pub fn list_index(&self, name: &str) -> Option<usize> {
+        self.lists.iter().position(|l| l.name == name)
+    }
+}
+
+/// How a route's path is matched (after normalisation, ASCII case-insensitively).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathMatch {
+    /// `/api/apply-coupon` (a trailing slash in the request does not matter)
+    Exact(String),
+    /// `/api/redeem/*`: `/api/redeem` itself and everything below it
+    Prefix(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    pub path: PathMatch,
+    /// `None`: every method
+    pub methods: Option<Vec<http::Method>>,
+    /// index into [`Config::policies`]
+    pub policy: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Enforce,
+    Shadow,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Shadow => "shadow",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnLookupError {
+    Allow,
+    Block,
+}
+
+/// Signal weights: one per fixed signal, one per configured list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Weights {
+    pub fixed: [u32; SIGNAL_COUNT],
+    /// indexed like [`IntelConfig::lists`]
+    pub lists: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub verify: u32,
+    pub block: u32,
+}
+
+/// An ISO 3166 alpha-2 code, upper-case.
+pub type CountryCode = [u8; 2];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Countries {
+    pub deny: Vec<CountryCode>,
+    /// non-empty: every other known country is denied
+    pub allow: Vec<CountryCode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitKey {
+    Ip,
+    Subnet,
+    Asn,
+}
+
+impl LimitKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitKey::Ip => "ip",
+            LimitKey::Subnet => "subnet",
+            LimitKey::Asn => "asn",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitSpec {
+    pub key: LimitKey,
+    /// `count` requests per `per`
+    pub count: u32,
+    pub per: Duration,
+    pub burst: u32,
+}
+
+/// A response riskgate writes itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: Bytes,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnBlock {
+    Respond(Response),
+    /// forward anyway with `X-Risk-Action: block`
+    Shadow,
+}
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub name: String,
+    pub mode: Mode,
+    pub on_lookup_error: OnLookupError,
+    pub weights: Weights,
+    pub thresholds: Thresholds,
+    pub countries: Countries,
+    pub subnet_v4: u8,
+    pub subnet_v6: u8,
+    pub limits: Vec<LimitSpec>,
+    pub mobile_multiplier: u32,
+    pub on_block: OnBlock,
+    pub on_limit: Response,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// as written, `host:port`
+    pub address: String,
+    /// resolved once, at compile time
+    pub addr: SocketAddr,
+    pub tls: bool,
+    /// the host part, for SNI and `Host`
+    pub sni: String,
+}
+
+/// The compiled, immutable configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// the file it came from
+    pub file: PathBuf,
+    pub listen: Vec<SocketAddr>,
+    pub upstream: Upstream,
+    pub admin: SocketAddr,
+    /// worker threads of the proxy service
+    pub threads: usize,
+    pub log: LogConfig,
+    pub client_ip: ClientIpConfig,
+    pub intel: IntelConfig,
+    pub routes: Vec<Route>,
+    pub policies: Vec<Policy>,
+}
+
+impl Config {
+    pub fn policy_index(&self, name: &str) -> Option<usize> {
+        self.policies.iter().position(|p| p.name == name)
+    }
+
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.client_ip.trusted_proxies.iter().any(|n| n.contains(&ip))
+    }
+}

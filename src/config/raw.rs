@@ -1,0 +1,190 @@
+//! `gateway.yaml` as written: serde structs that keep going after a mistake.
+//!
+//! Every field is a [`Field`], which holds either the value or the message of why it
+//! did not deserialize, and every struct collects keys it does not know in `unknown`.
+//! That lets validation report every problem in one pass instead of the first only.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_yaml::{Mapping, Value};
+
+/// A value, or the reason it could not be read.
+#[derive(Debug, Clone)]
+pub enum Field<T> {
+    Ok(T),
+    Err(String),
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Field<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Ok(match serde_yaml::from_value::<T>(v) {
+            Ok(t) => Field::Ok(t),
+            Err(e) => Field::Err(e.to_string()),
+        })
+    }
+}
+
+/// `Option<Field<T>>`, the shape of every optional key.
+pub type Opt<T> = Option<Field<T>>;
+
+/// One address or a list of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawConfig {
+    pub listen: Opt<OneOrMany>,
+    pub upstream: Opt<String>,
+    pub upstream_tls: Opt<bool>,
+    pub admin: Opt<String>,
+    pub threads: Opt<usize>,
+    pub log: Opt<RawLog>,
+    pub client_ip: Opt<RawClientIp>,
+    pub intel: Opt<RawIntel>,
+    pub routes: Opt<Vec<Field<RawRoute>>>,
+    /// name → policy, in file order
+    pub policies: Opt<Mapping>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawLog {
+    pub level: Opt<String>,
+    pub format: Opt<String>,
+    pub allow_sample: Opt<f64>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawClientIp {
+    pub trusted_proxies: Opt<Vec<String>>,
+    pub header: Opt<String>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawIntel {
+    pub mmdb: Opt<RawMmdb>,
+    pub tor: Opt<RawTor>,
+    /// list name → path or `{source, refresh}`, plus the key `reload`
+    pub lists: Opt<Mapping>,
+    pub hosting_asns: Opt<Vec<u32>>,
+    pub hosting_org_keywords: Opt<Vec<String>>,
+    pub mobile_asns: Opt<Vec<u32>>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawMmdb {
+    pub geo: Opt<String>,
+    pub asn: Opt<String>,
+    pub anonymous_ip: Opt<String>,
+    pub connection_type: Opt<String>,
+    pub reload: Opt<String>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawTor {
+    pub source: Opt<String>,
+    pub refresh: Opt<String>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawListSource {
+    pub source: Opt<String>,
+    pub refresh: Opt<String>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawRoute {
+    pub name: Opt<String>,
+    pub path: Opt<String>,
+    pub methods: Opt<Vec<String>>,
+    pub policy: Opt<String>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawPolicy {
+    pub mode: Opt<String>,
+    pub on_lookup_error: Opt<String>,
+    /// signal name → weight, in file order
+    pub weights: Opt<Mapping>,
+    pub thresholds: Opt<RawThresholds>,
+    pub countries: Opt<RawCountries>,
+    pub subnet_prefix: Opt<RawSubnetPrefix>,
+    pub limits: Opt<Vec<Field<RawLimit>>>,
+    pub mobile_multiplier: Opt<u32>,
+    pub on_block: Opt<RawResponse>,
+    pub on_limit: Opt<RawResponse>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawThresholds {
+    pub verify: Opt<u32>,
+    pub block: Opt<u32>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawCountries {
+    pub deny: Opt<Vec<String>>,
+    pub allow: Opt<Vec<String>>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawSubnetPrefix {
+    pub v4: Opt<u8>,
+    pub v6: Opt<u8>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawLimit {
+    pub key: Opt<String>,
+    pub rate: Opt<String>,
+    pub burst: Opt<u32>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawResponse {
+    pub status: Opt<u16>,
+    pub body: Opt<String>,
+    pub content_type: Opt<String>,
+    pub shadow: Opt<bool>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}

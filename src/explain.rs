@@ -1,0 +1,229 @@
+//! `riskgate explain`: what riskgate knows about an address and what it would do,
+//! with which source said what. Takes no limiter tokens.
+
+use std::net::IpAddr;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::decide::{self, LimitOutcome, Signal};
+use crate::intel::Snapshot;
+use crate::{client_ip, headers, routes};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    #[error("`{0}` is not a header; write 'Name: value'")]
+    Header(String),
+    #[error("`{0}` is not an HTTP method")]
+    Method(String),
+}
+
+/// Parse `Name: value` pairs.
+pub fn header_map(pairs: &[String]) -> Result<HeaderMap, ExplainError> {
+    let mut h = HeaderMap::new();
+    for p in pairs {
+        let (k, v) = p.split_once(':').ok_or_else(|| ExplainError::Header(p.clone()))?;
+        let name = HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| ExplainError::Header(p.clone()))?;
+        let value = HeaderValue::from_str(v.trim()).map_err(|_| ExplainError::Header(p.clone()))?;
+        h.append(name, value);
+    }
+    Ok(h)
+}
+
+fn source_of(snap: &Snapshot, which: &str) -> Value {
+    let db = match which {
+        "geo" => &snap.intel.geo,
+        "asn" => &snap.intel.asn,
+        "anonymous_ip" => &snap.intel.anonymous_ip,
+        _ => &snap.intel.connection_type,
+    };
+    match db {
+        Some(d) => json!({"kind": which, "file": d.path.display().to_string(), "database_type": d.database_type}),
+        None => Value::Null,
+    }
+}
+
+/// The explanation as JSON. `peer` is the address the request comes from; with
+/// headers such as `X-Forwarded-For` it is resolved as a live request would be.
+pub fn explain(snap: &Snapshot, peer: IpAddr, path: &str, method: &str, hdrs: &HeaderMap) -> Result<Value, ExplainError> {
+    let cfg: &Config = &snap.config;
+    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| ExplainError::Method(method.to_string()))?;
+    let ip = client_ip::resolve(peer, hdrs, &cfg.client_ip);
+    let facts = snap.intel.enrich(ip, &cfg.intel);
+    let intel = &snap.intel;
+
+    let org = intel
+        .asn
+        .as_ref()
+        .and_then(|db| db.asn(facts.ip).ok().flatten())
+        .and_then(|(_, o)| o);
+    let lists: Vec<Value> = cfg
+        .intel
+        .lists
+        .iter()
+        .enumerate()
+        .map(|(i, l)| json!({"name": l.name, "source": l.source.to_string(), "matched": facts.lists & (1 << i) != 0}))
+        .collect();
+    let facts_json = json!({
+        "client_ip": facts.ip.to_string(),
+        "peer": peer.to_string(),
+        "client_ip_from": if ip == crate::intel::canonical(peer) { "peer".to_string() } else { cfg.client_ip.header.name().to_string() },
+        "country": {"value": facts.country_str(), "source": source_of(snap, "geo"),
+                    "network": intel.geo.as_ref().and_then(|d| d.network(facts.ip))},
+        "asn": {"value": facts.asn, "organization": org, "source": source_of(snap, "asn"),
+                "network": intel.asn.as_ref().and_then(|d| d.network(facts.ip)),
+                "in_hosting_asns": facts.hosting_asn, "org_matches_hosting_keyword": facts.hosting_org,
+                "in_mobile_asns": facts.mobile_asn},
+        "anonymous_ip": {"value": {
+            "is_anonymous": facts.anon.anonymous, "is_anonymous_vpn": facts.anon.vpn,
+            "is_hosting_provider": facts.anon.hosting, "is_public_proxy": facts.anon.public_proxy,
+            "is_residential_proxy": facts.anon.residential_proxy, "is_tor_exit_node": facts.anon.tor_exit},
+            "source": source_of(snap, "anonymous_ip")},
+        "connection_type": {"value": facts.connection.map(|c| c.as_str()), "source": source_of(snap, "connection_type")},
+        "tor_exit_set": {"matched": facts.tor_list, "size": intel.tor.as_ref().map(|t| t.len()),
+                         "source": cfg.intel.tor.as_ref().map(|t| t.source.to_string())},
+        "lists": lists,
+        "lookup_errors": facts.lookup_errors,
+    });
+
+    let route = routes::find(&cfg.routes, &method, path);
+    let Some(ri) = route else {
+        return Ok(json!({
+            "ip": ip.to_string(), "path": path, "method": method.as_str(),
+            "route": Value::Null,
+            "note": "no route matches: the request is forwarded untouched, with no lookups",
+            "facts": facts_json,
+        }));
+    };
+    let r = &cfg.routes[ri];
+    let policy = &cfg.policies[r.policy];
+    let d = decide::decide(&facts, policy, &cfg.intel, LimitOutcome::default());
+    let mut signals = Vec::new();
+    for name in d.reasons.names(&cfg.intel) {
+        let weight = match Signal::from_name(&name) {
+            Some(s) => policy.weights.fixed[s as usize],
+            None => cfg
+                .intel
+                .list_index(name.trim_start_matches("list:"))
+                .map(|i| policy.weights.lists[i])
+                .unwrap_or(0),
+        };
+        let because = because(&name, &facts, cfg);
+        signals.push(json!({"signal": name, "weight": if d.allow_listed { 0 } else { weight }, "because": because}));
+    }
+    let hdrs: serde_json::Map<String, Value> = headers::values(&d, &facts, &r.name, &cfg.intel)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v)))
+        .collect();
+    Ok(json!({
+        "ip": ip.to_string(), "path": path, "method": method.as_str(),
+        "route": r.name, "policy": policy.name, "mode": policy.mode.as_str(),
+        "facts": facts_json,
+        "signals": signals,
+        "score": d.score,
+        "thresholds": {"verify": policy.thresholds.verify, "block": policy.thresholds.block},
+        "action": d.action.as_str(),
+        "network": d.network.as_str(),
+        "outcome": match d.verdict {
+            decide::Verdict::Forward => "forwarded to the origin",
+            decide::Verdict::Block => "answered by riskgate with on_block",
+            decide::Verdict::Limit => "answered by riskgate with on_limit",
+        },
+        "headers": hdrs,
+        "note": "explain takes no rate-limit tokens; rate signals are not shown",
+    }))
+}
+
+fn because(signal: &str, f: &crate::intel::Facts, cfg: &Config) -> String {
+    let mut why = Vec::new();
+    let lists_of = |kind| {
+        cfg.intel
+            .lists
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| l.kind == kind && f.lists & (1 << i) != 0)
+            .map(|(_, l)| format!("list {}", l.name))
+            .collect::<Vec<_>>()
+    };
+    use crate::config::ListKind;
+    match signal {
+        "tor" => {
+            if f.tor_list {
+                why.push("Tor exit set".to_string());
+            }
+            if f.anon.tor_exit {
+                why.push("anonymous_ip is_tor_exit_node".into());
+            }
+        }
+        "vpn" => {
+            if f.anon.vpn {
+                why.push("anonymous_ip is_anonymous_vpn".into());
+            }
+            why.extend(lists_of(ListKind::Vpn));
+        }
+        "proxy" => {
+            if f.anon.public_proxy {
+                why.push("anonymous_ip is_public_proxy".into());
+            }
+            why.extend(lists_of(ListKind::Proxy));
+        }
+        "residential_proxy" => why.push("anonymous_ip is_residential_proxy".into()),
+        "hosting" => {
+            if f.anon.hosting {
+                why.push("anonymous_ip is_hosting_provider".into());
+            }
+            why.extend(lists_of(ListKind::Hosting));
+            if f.hosting_asn {
+                why.push(format!("AS{} in hosting_asns", f.asn.unwrap_or(0)));
+            }
+            if f.hosting_org {
+                why.push("AS organization matches hosting_org_keywords".into());
+            }
+        }
+        "country_denied" => why.push(format!("country {} denied by the policy", f.country_str().unwrap_or("?"))),
+        "lookup_error" => why.push(format!("a data source failed (bits {:#x})", f.lookup_errors)),
+        other => why.push(format!("address in {}", other.replace(':', " "))),
+    }
+    why.join("; ")
+}
+
+/// A readable table of the same explanation, for a terminal.
+pub fn table(v: &Value) -> String {
+    let mut out = String::new();
+    let s = |v: &Value| match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        o => o.to_string(),
+    };
+    out += &format!("client ip   {}  (from {})\n", s(&v["facts"]["client_ip"]), s(&v["facts"]["client_ip_from"]));
+    out += &format!("country     {}\n", s(&v["facts"]["country"]["value"]));
+    out += &format!("asn         {}  {}\n", s(&v["facts"]["asn"]["value"]), s(&v["facts"]["asn"]["organization"]));
+    out += &format!("connection  {}\n", s(&v["facts"]["connection_type"]["value"]));
+    out += &format!("tor exit    {}\n", s(&v["facts"]["tor_exit_set"]["matched"]));
+    if v["route"].is_null() {
+        out += &format!("route       none: {}\n", s(&v["note"]));
+        return out;
+    }
+    out += &format!("route       {} (policy {}, {})\n", s(&v["route"]), s(&v["policy"]), s(&v["mode"]));
+    out += "signals\n";
+    if let Some(sigs) = v["signals"].as_array() {
+        if sigs.is_empty() {
+            out += "  (none)\n";
+        }
+        for sg in sigs {
+            out += &format!("  {:<20} {:>4}  {}\n", s(&sg["signal"]), s(&sg["weight"]), s(&sg["because"]));
+        }
+    }
+    out += &format!(
+        "score       {}  (verify ≥ {}, block ≥ {})\naction      {} → {}\nnetwork     {}\n",
+        s(&v["score"]),
+        s(&v["thresholds"]["verify"]),
+        s(&v["thresholds"]["block"]),
+        s(&v["action"]),
+        s(&v["outcome"]),
+        s(&v["network"])
+    );
+    out
+}

@@ -1,0 +1,110 @@
+//! IP intelligence: MMDB readers, the Tor exit set, named CIDR lists, and the
+//! snapshot that bundles them with the config a request is decided under.
+
+pub mod lists;
+pub mod mmdb;
+pub mod snapshot;
+pub mod tor;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+pub use mmdb::{AnonFlags, ConnectionType};
+pub use snapshot::{Intel, Snapshot};
+
+use crate::config::CountryCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntelError {
+    #[error("{path}: {message}")]
+    Mmdb { path: PathBuf, message: String },
+    #[error("lookup failed: {0}")]
+    Lookup(String),
+    #[error("{0}")]
+    Format(String),
+    #[error("{source_name}: {message}")]
+    Source { source_name: String, message: String },
+    #[error("{path}: {err}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        err: std::io::Error,
+    },
+}
+
+/// Lookup-error bits in [`Facts::lookup_errors`].
+pub mod source_bit {
+    pub const GEO: u8 = 1;
+    pub const ASN: u8 = 2;
+    pub const ANONYMOUS_IP: u8 = 4;
+    pub const CONNECTION_TYPE: u8 = 8;
+}
+
+/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) and 6to4 are not normalised here: only
+/// mapped addresses are, since they are the same host by definition.
+#[inline]
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => ip,
+        },
+        v4 => v4,
+    }
+}
+
+/// What the data sources said about one client address. Plain data, no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    pub ip: IpAddr,
+    pub country: Option<CountryCode>,
+    pub asn: Option<u32>,
+    pub anon: AnonFlags,
+    pub connection: Option<ConnectionType>,
+    /// in the Tor exit set
+    pub tor_list: bool,
+    /// bit i: in list i of the config
+    pub lists: u64,
+    /// the ASN is in `hosting_asns`
+    pub hosting_asn: bool,
+    /// the ASN's organisation contains a `hosting_org_keywords` word
+    pub hosting_org: bool,
+    /// the ASN is in `mobile_asns`
+    pub mobile_asn: bool,
+    /// [`source_bit`]s of sources that failed for this address
+    pub lookup_errors: u8,
+}
+
+impl Facts {
+    pub fn new(ip: IpAddr) -> Facts {
+        Facts {
+            ip,
+            country: None,
+            asn: None,
+            anon: AnonFlags::default(),
+            connection: None,
+            tor_list: false,
+            lists: 0,
+            hosting_asn: false,
+            hosting_org: false,
+            mobile_asn: false,
+            lookup_errors: 0,
+        }
+    }
+
+    pub fn is_mobile(&self) -> bool {
+        self.connection == Some(ConnectionType::Cellular) || self.mobile_asn
+    }
+
+    /// A fixed-line consumer connection, by the connection-type database.
+    pub fn is_residential(&self) -> bool {
+        matches!(
+            self.connection,
+            Some(ConnectionType::CableDsl | ConnectionType::Dialup | ConnectionType::Satellite)
+        )
+    }
+
+    pub fn country_str(&self) -> Option<&str> {
+        self.country.as_ref().and_then(|c| std::str::from_utf8(c).ok())
+    }
+}

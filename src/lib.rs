@@ -1,0 +1,18 @@
+//! riskgate: a reverse-proxy sidecar on Pingora that scores and limits abuse of
+//! coupon, signup and referral endpoints by IP intelligence.
+//!
+//! The request path (DESIGN.md): [`client_ip`] → strip ([`headers`]) → [`routes`] →
+//! enrich ([`intel`]) → score ([`decide`]) → act ([`proxy`]) → record ([`log`]).
+
+pub mod client_ip;
+pub mod config;
+pub mod decide;
+pub mod demo;
+pub mod echo;
+pub mod explain;
+pub mod headers;
+pub mod intel;
+pub mod log;
+pub mod proxy;
+pub mod routes;
+pub mod server;

@@ -1,0 +1,101 @@
+//! Logging set-up and the one-line-per-decision log.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use pingora::http::RequestHeader;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, LogConfig, LogFormat};
+use crate::decide::{Action, Decision};
+use crate::intel::Facts;
+
+/// Install the global subscriber (also bridges Pingora's `log` records).
+/// `RUST_LOG` overrides the configured level.
+pub fn init(cfg: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},pingora=warn", cfg.level)));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cfg.format {
+        LogFormat::Json => b.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Pretty => b.try_init(),
+    };
+}
+
+thread_local! {
+    static RNG: Cell<u64> = Cell::new({
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        seed | 1
+    });
+}
+
+/// A uniform number in [0, 1) from a per-thread xorshift; good enough to sample logs.
+fn unit() -> f64 {
+    RNG.with(|c| {
+        let mut x = c.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        c.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
+}
+
+static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The request's `X-Request-Id`, or one of ours.
+fn request_id(req: &RequestHeader) -> String {
+    if let Some(v) = req.headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        if !v.is_empty() && v.len() <= 128 {
+            return v.to_string();
+        }
+    }
+    format!("rg-{:x}-{}", std::process::id(), REQUEST_SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// One structured line for a matched request.
+#[allow(clippy::too_many_arguments)]
+pub fn decision(
+    cfg: &Config,
+    route: &str,
+    facts: &Facts,
+    d: &Decision,
+    decision_time: Duration,
+    latency: Duration,
+    req: &RequestHeader,
+    status: u16,
+    error: Option<&pingora::Error>,
+) {
+    if d.action == Action::Allow
+        && cfg.log.allow_sample < 1.0
+        && unit() >= cfg.log.allow_sample
+    {
+        return;
+    }
+    tracing::info!(
+        target: "riskgate::decision",
+        route,
+        client_ip = %facts.ip,
+        country = facts.country_str().unwrap_or(""),
+        asn = facts.asn.unwrap_or(0),
+        score = d.score,
+        action = d.action.as_str(),
+        reasons = %d.reasons.render(&cfg.intel),
+        network = d.network.as_str(),
+        mode = d.mode.as_str(),
+        status,
+        method = %req.method,
+        path = req.uri.path(),
+        decision_us = decision_time.as_micros() as u64,
+        latency_us = latency.as_micros() as u64,
+        request_id = %request_id(req),
+        error = error.map(|e| e.to_string()),
+        "decision"
+    );
+}

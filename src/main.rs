@@ -1,0 +1,135 @@
+//! The `riskgate` command line.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use riskgate::config;
+use riskgate::server::{self, StartError};
+
+#[derive(Parser)]
+#[command(name = "riskgate", version, about = "Reverse-proxy sidecar that stops coupon, signup and referral abuse from rotating IPs")]
+struct Cli {
+    /// The config file (for `run` when no subcommand is given).
+    #[arg(short, long, global = true, default_value = "gateway.yaml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gateway (the default).
+    Run,
+    /// Validate the config and open every data file; list every problem.
+    Check,
+    /// Show the facts, signals, score and action for an address, as JSON.
+    Explain {
+        /// The address the request comes from (the peer).
+        ip: IpAddr,
+        #[arg(long, default_value = "/")]
+        path: String,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// A request header, 'Name: value' (repeatable), e.g. X-Forwarded-For.
+        #[arg(long = "header", short = 'H')]
+        headers: Vec<String>,
+        /// A readable table instead of JSON.
+        #[arg(long)]
+        table: bool,
+    },
+    /// Run the shipped config and bundled data in front of a built-in echo origin.
+    Demo,
+}
+
+const EXIT_CONFIG: u8 = 64;
+
+fn config_exit(e: &StartError) -> ExitCode {
+    eprint!("{e}");
+    if !e.to_string().ends_with('\n') {
+        eprintln!();
+    }
+    match e {
+        StartError::Config(_) => ExitCode::from(EXIT_CONFIG),
+        _ => ExitCode::from(1),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("riskgate: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.cmd.unwrap_or(Cmd::Run) {
+        Cmd::Check => {
+            let cfg = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return Ok(config_exit(&StartError::Config(e))),
+            };
+            let (routes, policies) = (cfg.routes.len(), cfg.policies.len());
+            match riskgate::intel::Snapshot::load(cfg) {
+                Ok(_) => {
+                    println!(
+                        "{}: ok ({routes} routes, {policies} policies, every data source opened)",
+                        cli.config.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(errs) => Ok(config_exit(&StartError::Intel(errs))),
+            }
+        }
+        Cmd::Explain { ip, path, method, headers, table } => {
+            let snap = match server::load(&cli.config) {
+                Ok(s) => s,
+                Err(e) => return Ok(config_exit(&e)),
+            };
+            let hdrs = riskgate::explain::header_map(&headers)?;
+            let v = riskgate::explain::explain(&snap, ip, &path, &method, &hdrs)?;
+            if table {
+                print!("{}", riskgate::explain::table(&v));
+            } else {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Run => {
+            let cfg = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return Ok(config_exit(&StartError::Config(e))),
+            };
+            riskgate::log::init(&cfg.log);
+            let snap = match riskgate::intel::Snapshot::load(cfg) {
+                Ok(s) => s,
+                Err(errs) => return Ok(config_exit(&StartError::Intel(errs))),
+            };
+            server::run(snap).context("running the gateway")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Demo => {
+            let mut cfg = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return Ok(config_exit(&StartError::Config(e))),
+            };
+            riskgate::log::init(&cfg.log);
+            let origin = riskgate::demo::start_origin(&mut cfg).context("starting the echo origin")?;
+            let text = riskgate::demo::instructions(&cfg, origin);
+            let snap = match riskgate::intel::Snapshot::load(cfg) {
+                Ok(s) => s,
+                Err(errs) => return Ok(config_exit(&StartError::Intel(errs))),
+            };
+            println!("{text}");
+            server::run(snap).context("running the demo gateway")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

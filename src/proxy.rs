@@ -1,0 +1,176 @@
+//! The Pingora glue: runs the request path of DESIGN.md and holds no policy itself.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::upstreams::peer::HttpPeer;
+
+use crate::config::{OnBlock, Response};
+use crate::decide::{self, Decision, LimitOutcome, Verdict};
+use crate::intel::{Facts, Snapshot};
+use crate::{client_ip, headers, routes};
+
+/// Shared, swappable state: the snapshot requests are decided with.
+pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
+
+pub struct Gateway {
+    pub state: SharedSnapshot,
+}
+
+/// Per-request state.
+#[derive(Default)]
+pub struct Ctx {
+    snap: Option<Arc<Snapshot>>,
+    matched: Option<Matched>,
+}
+
+struct Matched {
+    route: usize,
+    facts: Facts,
+    decision: Decision,
+    started: Instant,
+    decision_time: Duration,
+}
+
+impl Gateway {
+    pub fn new(state: SharedSnapshot) -> Gateway {
+        Gateway { state }
+    }
+}
+
+fn peer_ip(session: &Session) -> Option<IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
+}
+
+async fn respond(
+    session: &mut Session,
+    r: &Response,
+    retry_after: Option<Duration>,
+) -> Result<()> {
+    let mut h = ResponseHeader::build(r.status, Some(4))?;
+    h.insert_header("content-type", r.content_type.as_str())?;
+    h.insert_header("content-length", r.body.len().to_string())?;
+    h.insert_header("cache-control", "no-store")?;
+    if let Some(d) = retry_after {
+        // whole seconds, rounded up: never tell a client to come back too early
+        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        h.insert_header("retry-after", secs.max(1).to_string())?;
+    }
+    // The request body was not read: don't reuse a connection that still holds it.
+    session.set_keepalive(None);
+    session.write_response_header(Box::new(h), false).await?;
+    session
+        .write_response_body(Some(Bytes::clone(&r.body)), true)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let snap = self.state.load_full();
+        let cfg = &snap.config;
+        let req = session.req_header();
+        let Some(route) = routes::find(&cfg.routes, &req.method, req.uri.path()) else {
+            ctx.snap = Some(snap);
+            return Ok(false);
+        };
+        let started = Instant::now();
+        let peer = peer_ip(session).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let ip = client_ip::resolve(peer, &session.req_header().headers, &cfg.client_ip);
+        let facts = snap.intel.enrich(ip, &cfg.intel);
+        let policy = &cfg.policies[cfg.routes[route].policy];
+        let decision = decide::apply_limits(
+            decide::assess(&facts, policy, &cfg.intel),
+            LimitOutcome::default(),
+            policy,
+        );
+        let verdict = decision.verdict;
+        let retry = decision.retry_after;
+        ctx.matched = Some(Matched {
+            route,
+            facts,
+            decision,
+            started,
+            decision_time: started.elapsed(),
+        });
+        let answered = match verdict {
+            Verdict::Forward => false,
+            Verdict::Block => {
+                if let OnBlock::Respond(r) = &policy.on_block {
+                    respond(session, r, None).await?;
+                }
+                true
+            }
+            Verdict::Limit => {
+                respond(session, &policy.on_limit, retry).await?;
+                true
+            }
+        };
+        ctx.snap = Some(snap);
+        Ok(answered)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let snap = ctx.snap.get_or_insert_with(|| self.state.load_full());
+        let up = &snap.config.upstream;
+        let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
+        peer.options.connection_timeout = Some(Duration::from_secs(5));
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        headers::strip_client_risk_headers(upstream);
+        if let (Some(m), Some(snap)) = (&ctx.matched, &ctx.snap) {
+            let cfg = &snap.config;
+            headers::write(
+                upstream,
+                &m.decision,
+                &m.facts,
+                &cfg.routes[m.route].name,
+                &cfg.intel,
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&pingora::Error>, ctx: &mut Ctx) {
+        let (Some(m), Some(snap)) = (&ctx.matched, &ctx.snap) else {
+            return;
+        };
+        let cfg = &snap.config;
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        crate::log::decision(
+            cfg,
+            &cfg.routes[m.route].name,
+            &m.facts,
+            &m.decision,
+            m.decision_time,
+            m.started.elapsed(),
+            session.req_header(),
+            status,
+            e,
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! Turning a loaded snapshot into a running Pingora server.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+
+use crate::config::{Config, ConfigError};
+use crate::intel::{IntelError, Snapshot};
+use crate::proxy::{Gateway, SharedSnapshot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("data sources failed to load:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Intel(Vec<IntelError>),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Load config and data: what `check` and `run` both do first.
+pub fn load(path: &std::path::Path) -> Result<Snapshot, StartError> {
+    let config = crate::config::load(path)?;
+    Snapshot::load(config).map_err(StartError::Intel)
+}
+
+fn server_conf(cfg: &Config) -> ServerConf {
+    ServerConf {
+        threads: cfg.threads,
+        // Enough idle upstream connections for every downstream one that may be
+        // busy at once: a pool smaller than the concurrency closes and reopens
+        // upstream connections under load.
+        upstream_keepalive_pool_size: 4096,
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(10),
+        ..ServerConf::default()
+    }
+}
+
+/// Build the server with the proxy service on every `listen` address.
+pub fn build(snapshot: Snapshot) -> Result<(Server, SharedSnapshot), StartError> {
+    let cfg = snapshot.config.clone();
+    let state: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
+    let mut server = Server::new_with_opt_and_conf(None, server_conf(&cfg));
+    server.bootstrap();
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Gateway::new(state.clone()),
+        "riskgate",
+    );
+    for addr in &cfg.listen {
+        proxy.add_tcp(&addr.to_string());
+    }
+    server.add_service(proxy);
+    Ok((server, state))
+}
+
+/// Run until a signal stops the process.
+pub fn run(snapshot: Snapshot) -> Result<(), StartError> {
+    let cfg = snapshot.config.clone();
+    // Fail early, with a clear message, if a listen address is taken.
+    for a in &cfg.listen {
+        std::net::TcpListener::bind(a).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}"))
+        })?;
+    }
+    let (server, _state) = build(snapshot)?;
+    tracing::info!(
+        listen = ?cfg.listen.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        upstream = %cfg.upstream.address,
+        routes = cfg.routes.len(),
+        threads = cfg.threads,
+        "riskgate started"
+    );
+    server.run_forever()
+}
