@@ -264,6 +264,8 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
             if !valid_name(&name) {
                 cx.err(&key, format!("policy name `{name}` may use only a-z, 0-9, _ and -"));
             }
+            // `name:` with nothing under it is a policy of all defaults
+            let v = if v.is_null() { Value::Mapping(Mapping::new()) } else { v };
             match serde_yaml::from_value::<Field<RawPolicy>>(v) {
                 Ok(Field::Ok(p)) => policies.push(compile_policy(cx, &key, name, p, &intel)),
                 Ok(Field::Err(e)) => cx.err(&key, clean_serde_message(&e)),

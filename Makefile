@@ -1,0 +1,34 @@
+# riskgate — two commands on a fresh machine that has Rust:
+#   make demo   run the gateway on the shipped config and bundled data, in front of an echo origin
+#   make test   run every test
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: demo test deps check build bench fmt clippy
+
+# Pingora's zlib-ng build needs cmake; install it when it is missing.
+deps:
+	@command -v cmake >/dev/null 2>&1 || { \
+	  echo "cmake is missing (Pingora's zlib-ng needs it); installing it with apt-get"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "no apt-get here: install cmake with your package manager, then re-run"; exit 1; }; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq cmake >/dev/null; }
+
+build: deps
+	$(CARGO) build --release
+
+demo: build
+	./target/release/riskgate demo -c gateway.yaml
+
+check: build
+	./target/release/riskgate check -c gateway.yaml
+
+test: deps
+	$(CARGO) test --release --all-targets
+	$(CARGO) run --release --quiet -- check -c gateway.yaml
+
+fmt:
+	$(CARGO) fmt --all
+
+clippy: deps
+	$(CARGO) clippy --all-targets -- -D warnings

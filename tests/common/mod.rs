@@ -1,0 +1,220 @@
+//! Shared test harness: the real `riskgate` binary on loopback, the real echo
+//! origin recording what it received, and a raw HTTP/1.1 client.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use riskgate::echo::{Recorder, Seen};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn data(name: &str) -> String {
+    root().join("data").join(name).display().to_string()
+}
+
+pub fn fixture(name: &str) -> String {
+    root().join("tests/fixtures").join(name).display().to_string()
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_riskgate")
+}
+
+/// The intel block with every bundled source, for configs under test.
+pub fn full_intel() -> String {
+    format!(
+        r#"intel:
+  mmdb:
+    geo: {geo}
+    asn: {asn}
+    anonymous_ip: {anon}
+    connection_type: {conn}
+  tor:
+    source: {tor}
+  lists:
+    hosting: {dc}
+    vpn: {vpn}
+    deny: {deny}
+    allow: {allow}
+  hosting_asns: [15169, 16509]
+  hosting_org_keywords: [amazon, digitalocean]
+"#,
+        geo = data("GeoIP2-City-Test.mmdb"),
+        asn = data("GeoLite2-ASN-Test.mmdb"),
+        anon = data("GeoIP2-Anonymous-IP-Test.mmdb"),
+        conn = data("GeoIP2-Connection-Type-Test.mmdb"),
+        tor = data("tor-exit-addresses.txt"),
+        dc = data("datacenter.txt"),
+        vpn = data("vpn.txt"),
+        deny = data("deny.txt"),
+        allow = data("allow.txt"),
+    )
+}
+
+pub struct Gateway {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub origin: SocketAddr,
+    pub seen: Recorder,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Write `yaml` (with `{listen}` and `{upstream}` filled in) and start the gateway
+/// in front of a fresh echo origin.
+pub fn start(yaml_body: &str) -> Gateway {
+    let (origin, seen) = riskgate::echo::spawn("127.0.0.1:0".parse().unwrap()).unwrap();
+    start_with_origin(yaml_body, origin, seen)
+}
+
+pub fn start_with_origin(yaml_body: &str, origin: SocketAddr, seen: Recorder) -> Gateway {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let admin = free_port();
+    let yaml = format!(
+        "listen: [\"127.0.0.1:{port}\"]\nupstream: \"{origin}\"\nadmin: \"127.0.0.1:{admin}\"\nlog: {{ level: warn }}\n{yaml_body}"
+    );
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let child = Command::new(bin())
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut gw = Gateway {
+        child,
+        addr,
+        origin,
+        seen,
+        dir,
+        config,
+    };
+    wait_listening(&mut gw);
+    gw
+}
+
+fn wait_listening(gw: &mut Gateway) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Some(status) = gw.child.try_wait().unwrap() {
+            panic!("riskgate exited early: {status}");
+        }
+        if TcpStream::connect_timeout(&gw.addr, Duration::from_millis(100)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("riskgate did not listen on {} in time", gw.addr);
+}
+
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`), raw: the test controls
+/// every byte of the head, duplicate headers and odd paths included.
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head += &format!("{k}: {v}\r\n");
+    }
+    if !body.is_empty() || method == "POST" {
+        head += &format!("Content-Length: {}\r\n", body.len());
+    }
+    head += "\r\n";
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    parse_response(&buf)
+}
+
+pub fn parse_response(buf: &[u8]) -> Resp {
+    let text = String::from_utf8_lossy(buf);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap_or("");
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line: {status_line:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Resp {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// POST to `path` as if from `client` (X-Forwarded-For from loopback).
+pub fn post_as(gw: &Gateway, path: &str, client: &str) -> Resp {
+    request(gw.addr, "POST", path, &[("X-Forwarded-For", client)], "code=WELCOME10")
+}
+
+/// The last request the origin saw on `path`.
+pub fn last_seen(gw: &Gateway, path: &str) -> Seen {
+    gw.seen
+        .on(path)
+        .pop()
+        .unwrap_or_else(|| panic!("origin never saw {path}"))
+}
+
+/// Run the binary with `args`, returning (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
