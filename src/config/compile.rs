@@ -54,10 +54,11 @@ impl Ctx<'_> {
         for k in map.keys() {
             let name = key_str(k);
             let path = join(parent, &name);
-            self.err(
-                &path,
-                format!("unknown key `{name}`; expected one of: {}", known.join(", ")),
-            );
+            let hint = match suggest(&name, known) {
+                Some(k) => format!("; did you mean `{k}`?"),
+                None => format!("; expected one of: {}", known.join(", ")),
+            };
+            self.err(&path, format!("unknown key `{name}`{hint}"));
         }
     }
 
@@ -98,6 +99,30 @@ impl Ctx<'_> {
             Some(Source::File(self.path(s)))
         }
     }
+}
+
+/// The known key closest to a mistyped one, if it is close enough to be a typo.
+fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim_levenshtein(name, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn strsim_levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn join(parent: &str, key: &str) -> String {
