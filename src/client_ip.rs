@@ -39,11 +39,7 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, cfg: &ClientIpConfig) -> IpAdd
         single => {
             let mut values = headers.get_all(single.name()).iter();
             match (values.next(), values.next()) {
-                (Some(v), None) => v
-                    .to_str()
-                    .ok()
-                    .and_then(parse_entry)
-                    .unwrap_or(peer),
+                (Some(v), None) => v.to_str().ok().and_then(parse_entry).unwrap_or(peer),
                 // absent, or sent more than once: nothing to trust
                 _ => peer,
             }
@@ -125,7 +121,10 @@ mod tests {
     #[test]
     fn several_header_lines_are_one_list() {
         let c = cfg(&["10.0.0.0/8", "127.0.0.1/32"], IpHeader::XForwardedFor);
-        let h = hm(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "1.2.3.4, 10.0.0.2")]);
+        let h = hm(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "1.2.3.4, 10.0.0.2"),
+        ]);
         assert_eq!(resolve(ip("127.0.0.1"), &h, &c), ip("1.2.3.4"));
     }
 
@@ -170,7 +169,11 @@ mod tests {
 
     #[test]
     fn single_address_headers() {
-        for header in [IpHeader::XRealIp, IpHeader::CfConnectingIp, IpHeader::TrueClientIp] {
+        for header in [
+            IpHeader::XRealIp,
+            IpHeader::CfConnectingIp,
+            IpHeader::TrueClientIp,
+        ] {
             let c = cfg(&["127.0.0.1/32"], header);
             let h = hm(&[(header.name(), "1.2.3.4")]);
             assert_eq!(resolve(ip("127.0.0.1"), &h, &c), ip("1.2.3.4"));

@@ -248,7 +248,8 @@ pub fn signals(facts: &Facts, policy: &Policy, intel: &IntelConfig) -> Reasons {
     if facts.anon.residential_proxy {
         r.add(Signal::ResidentialProxy);
     }
-    if facts.anon.hosting || facts.lists & m.hosting != 0 || facts.hosting_asn || facts.hosting_org {
+    if facts.anon.hosting || facts.lists & m.hosting != 0 || facts.hosting_asn || facts.hosting_org
+    {
         r.add(Signal::Hosting);
     }
     if let Some(code) = facts.country {
@@ -383,7 +384,12 @@ pub fn apply_limits(mut d: Decision, limits: LimitOutcome, policy: &Policy) -> D
 }
 
 /// The whole decision in one call, for callers that already have the limiters' answer.
-pub fn decide(facts: &Facts, policy: &Policy, intel: &IntelConfig, limits: LimitOutcome) -> Decision {
+pub fn decide(
+    facts: &Facts,
+    policy: &Policy,
+    intel: &IntelConfig,
+    limits: LimitOutcome,
+) -> Decision {
     apply_limits(assess(facts, policy, intel), limits, policy)
 }
 

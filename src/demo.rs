@@ -7,11 +7,36 @@ use crate::config::Config;
 
 /// The demo's example clients: (what it shows, X-Forwarded-For, method, path).
 pub const EXAMPLES: [(&str, &str, &str, &str); 5] = [
-    ("allow: a residential client in Sweden (AS29518 Bredband2)", "89.160.20.112", "POST", "/api/apply-coupon"),
-    ("verify: an anonymous VPN (MaxMind Anonymous-IP), score 30", "1.2.0.1", "POST", "/api/apply-coupon"),
-    ("block: an address on data/deny.txt, answered 403 by riskgate", "203.0.113.7", "POST", "/api/apply-coupon"),
-    ("block: a Tor exit from data/tor-exit-addresses.txt, answered 403", "185.241.208.232", "POST", "/api/apply-coupon"),
-    ("unmatched path: forwarded untouched, no lookups, no X-Risk-* headers", "185.241.208.232", "GET", "/products"),
+    (
+        "allow: a residential client in Sweden (AS29518 Bredband2)",
+        "89.160.20.112",
+        "POST",
+        "/api/apply-coupon",
+    ),
+    (
+        "verify: an anonymous VPN (MaxMind Anonymous-IP), score 30",
+        "1.2.0.1",
+        "POST",
+        "/api/apply-coupon",
+    ),
+    (
+        "block: an address on data/deny.txt, answered 403 by riskgate",
+        "203.0.113.7",
+        "POST",
+        "/api/apply-coupon",
+    ),
+    (
+        "block: a Tor exit from data/tor-exit-addresses.txt, answered 403",
+        "185.241.208.232",
+        "POST",
+        "/api/apply-coupon",
+    ),
+    (
+        "unmatched path: forwarded untouched, no lookups, no X-Risk-* headers",
+        "185.241.208.232",
+        "GET",
+        "/products",
+    ),
 ];
 
 /// Point the config at the echo origin, started on the configured upstream address
@@ -34,7 +59,11 @@ pub fn instructions(cfg: &Config, origin: SocketAddr) -> String {
         .listen
         .first()
         .map(|a| {
-            let host = if a.ip().is_unspecified() { "127.0.0.1".to_string() } else { a.ip().to_string() };
+            let host = if a.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                a.ip().to_string()
+            };
             format!("{host}:{}", a.port())
         })
         .unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -44,13 +73,20 @@ pub fn instructions(cfg: &Config, origin: SocketAddr) -> String {
         cfg.admin
     );
     for (what, ip, method, path) in EXAMPLES {
-        let data = if method == "POST" { " -d 'code=WELCOME10'" } else { "" };
+        let data = if method == "POST" {
+            " -d 'code=WELCOME10'"
+        } else {
+            ""
+        };
         out += &format!(
             "  # {what}\n  curl -i -X {method} http://{listen}{path} -H 'X-Forwarded-For: {ip}'{data}\n\n"
         );
     }
     out += "  # why: the facts, signals and score for one address\n";
-    out += &format!("  riskgate explain -c {} 89.160.20.112 --path /api/apply-coupon --method POST\n\n", cfg.file.display());
+    out += &format!(
+        "  riskgate explain -c {} 89.160.20.112 --path /api/apply-coupon --method POST\n\n",
+        cfg.file.display()
+    );
     out += "Ctrl-C stops the demo.\n";
     out
 }

@@ -130,7 +130,9 @@ async fn connection(stream: TcpStream, rec: Recorder) -> std::io::Result<()> {
         let body_len = if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
             read_chunked(&mut r).await?
         } else {
-            let n: usize = get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let n: usize = get("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             let mut body = vec![0; n];
             r.read_exact(&mut body).await?;
             n

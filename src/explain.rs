@@ -23,8 +23,11 @@ pub enum ExplainError {
 pub fn header_map(pairs: &[String]) -> Result<HeaderMap, ExplainError> {
     let mut h = HeaderMap::new();
     for p in pairs {
-        let (k, v) = p.split_once(':').ok_or_else(|| ExplainError::Header(p.clone()))?;
-        let name = HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| ExplainError::Header(p.clone()))?;
+        let (k, v) = p
+            .split_once(':')
+            .ok_or_else(|| ExplainError::Header(p.clone()))?;
+        let name = HeaderName::from_bytes(k.trim().as_bytes())
+            .map_err(|_| ExplainError::Header(p.clone()))?;
         let value = HeaderValue::from_str(v.trim()).map_err(|_| ExplainError::Header(p.clone()))?;
         h.append(name, value);
     }
@@ -39,14 +42,22 @@ fn source_of(snap: &Snapshot, which: &str) -> Value {
         _ => &snap.intel.connection_type,
     };
     match db {
-        Some(d) => json!({"kind": which, "file": d.path.display().to_string(), "database_type": d.database_type}),
+        Some(d) => {
+            json!({"kind": which, "file": d.path.display().to_string(), "database_type": d.database_type})
+        }
         None => Value::Null,
     }
 }
 
 /// The explanation as JSON. `peer` is the address the request comes from; with
 /// headers such as `X-Forwarded-For` it is resolved as a live request would be.
-pub fn explain(snap: &Snapshot, peer: IpAddr, path: &str, method: &str, hdrs: &HeaderMap) -> Result<Value, ExplainError> {
+pub fn explain(
+    snap: &Snapshot,
+    peer: IpAddr,
+    path: &str,
+    method: &str,
+    hdrs: &HeaderMap,
+) -> Result<Value, ExplainError> {
     let cfg: &Config = &snap.config;
     let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .map_err(|_| ExplainError::Method(method.to_string()))?;
@@ -182,8 +193,14 @@ fn because(signal: &str, f: &crate::intel::Facts, cfg: &Config) -> String {
                 why.push("AS organization matches hosting_org_keywords".into());
             }
         }
-        "country_denied" => why.push(format!("country {} denied by the policy", f.country_str().unwrap_or("?"))),
-        "lookup_error" => why.push(format!("a data source failed (bits {:#x})", f.lookup_errors)),
+        "country_denied" => why.push(format!(
+            "country {} denied by the policy",
+            f.country_str().unwrap_or("?")
+        )),
+        "lookup_error" => why.push(format!(
+            "a data source failed (bits {:#x})",
+            f.lookup_errors
+        )),
         other => why.push(format!("address in {}", other.replace(':', " "))),
     }
     why.join("; ")
@@ -197,23 +214,47 @@ pub fn table(v: &Value) -> String {
         Value::String(s) => s.clone(),
         o => o.to_string(),
     };
-    out += &format!("client ip   {}  (from {})\n", s(&v["facts"]["client_ip"]), s(&v["facts"]["client_ip_from"]));
+    out += &format!(
+        "client ip   {}  (from {})\n",
+        s(&v["facts"]["client_ip"]),
+        s(&v["facts"]["client_ip_from"])
+    );
     out += &format!("country     {}\n", s(&v["facts"]["country"]["value"]));
-    out += &format!("asn         {}  {}\n", s(&v["facts"]["asn"]["value"]), s(&v["facts"]["asn"]["organization"]));
-    out += &format!("connection  {}\n", s(&v["facts"]["connection_type"]["value"]));
-    out += &format!("tor exit    {}\n", s(&v["facts"]["tor_exit_set"]["matched"]));
+    out += &format!(
+        "asn         {}  {}\n",
+        s(&v["facts"]["asn"]["value"]),
+        s(&v["facts"]["asn"]["organization"])
+    );
+    out += &format!(
+        "connection  {}\n",
+        s(&v["facts"]["connection_type"]["value"])
+    );
+    out += &format!(
+        "tor exit    {}\n",
+        s(&v["facts"]["tor_exit_set"]["matched"])
+    );
     if v["route"].is_null() {
         out += &format!("route       none: {}\n", s(&v["note"]));
         return out;
     }
-    out += &format!("route       {} (policy {}, {})\n", s(&v["route"]), s(&v["policy"]), s(&v["mode"]));
+    out += &format!(
+        "route       {} (policy {}, {})\n",
+        s(&v["route"]),
+        s(&v["policy"]),
+        s(&v["mode"])
+    );
     out += "signals\n";
     if let Some(sigs) = v["signals"].as_array() {
         if sigs.is_empty() {
             out += "  (none)\n";
         }
         for sg in sigs {
-            out += &format!("  {:<20} {:>4}  {}\n", s(&sg["signal"]), s(&sg["weight"]), s(&sg["because"]));
+            out += &format!(
+                "  {:<20} {:>4}  {}\n",
+                s(&sg["signal"]),
+                s(&sg["weight"]),
+                s(&sg["because"])
+            );
         }
     }
     out += &format!(

@@ -20,7 +20,11 @@ pub fn init(cfg: &LogConfig) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match cfg.format {
-        LogFormat::Json => b.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Json => b
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         LogFormat::Pretty => b.try_init(),
     };
 }
@@ -51,12 +55,20 @@ static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// The request's `X-Request-Id`, or one of ours.
 fn request_id(req: &RequestHeader) -> String {
-    if let Some(v) = req.headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+    if let Some(v) = req
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+    {
         if !v.is_empty() && v.len() <= 128 {
             return v.to_string();
         }
     }
-    format!("rg-{:x}-{}", std::process::id(), REQUEST_SEQ.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "rg-{:x}-{}",
+        std::process::id(),
+        REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// One structured line for a matched request.
@@ -72,10 +84,7 @@ pub fn decision(
     status: u16,
     error: Option<&pingora::Error>,
 ) {
-    if d.action == Action::Allow
-        && cfg.log.allow_sample < 1.0
-        && unit() >= cfg.log.allow_sample
-    {
+    if d.action == Action::Allow && cfg.log.allow_sample < 1.0 && unit() >= cfg.log.allow_sample {
         return;
     }
     tracing::info!(

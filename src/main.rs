@@ -11,7 +11,11 @@ use riskgate::config;
 use riskgate::server::{self, StartError};
 
 #[derive(Parser)]
-#[command(name = "riskgate", version, about = "Reverse-proxy sidecar that stops coupon, signup and referral abuse from rotating IPs")]
+#[command(
+    name = "riskgate",
+    version,
+    about = "Reverse-proxy sidecar that stops coupon, signup and referral abuse from rotating IPs"
+)]
 struct Cli {
     /// The config file (for `run` when no subcommand is given).
     #[arg(short, long, global = true, default_value = "gateway.yaml")]
@@ -88,7 +92,13 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(errs) => Ok(config_exit(&StartError::Intel(errs))),
             }
         }
-        Cmd::Explain { ip, path, method, headers, table } => {
+        Cmd::Explain {
+            ip,
+            path,
+            method,
+            headers,
+            table,
+        } => {
             let snap = match server::load(&cli.config) {
                 Ok(s) => s,
                 Err(e) => return Ok(config_exit(&e)),
@@ -121,7 +131,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => return Ok(config_exit(&StartError::Config(e))),
             };
             riskgate::log::init(&cfg.log);
-            let origin = riskgate::demo::start_origin(&mut cfg).context("starting the echo origin")?;
+            let origin =
+                riskgate::demo::start_origin(&mut cfg).context("starting the echo origin")?;
             let text = riskgate::demo::instructions(&cfg, origin);
             let snap = match riskgate::intel::Snapshot::load(cfg) {
                 Ok(s) => s,

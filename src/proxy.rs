@@ -51,11 +51,7 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
         .map(|a| a.ip())
 }
 
-async fn respond(
-    session: &mut Session,
-    r: &Response,
-    retry_after: Option<Duration>,
-) -> Result<()> {
+async fn respond(session: &mut Session, r: &Response, retry_after: Option<Duration>) -> Result<()> {
     let mut h = ResponseHeader::build(r.status, Some(4))?;
     h.insert_header("content-type", r.content_type.as_str())?;
     h.insert_header("content-length", r.body.len().to_string())?;

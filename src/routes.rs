@@ -145,7 +145,11 @@ mod tests {
     #[test]
     fn first_match_wins_with_methods() {
         let routes = vec![
-            route("coupon", PathMatch::Exact("/api/apply-coupon".into()), Some(vec![Method::POST])),
+            route(
+                "coupon",
+                PathMatch::Exact("/api/apply-coupon".into()),
+                Some(vec![Method::POST]),
+            ),
             route("redeem", PathMatch::Prefix("/api/redeem".into()), None),
             route("all-api", PathMatch::Prefix("/api".into()), None),
         ];

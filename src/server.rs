@@ -62,9 +62,8 @@ pub fn run(snapshot: Snapshot) -> Result<(), StartError> {
     let cfg = snapshot.config.clone();
     // Fail early, with a clear message, if a listen address is taken.
     for a in &cfg.listen {
-        std::net::TcpListener::bind(a).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}"))
-        })?;
+        std::net::TcpListener::bind(a)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))?;
     }
     let (server, _state) = build(snapshot)?;
     tracing::info!(

@@ -78,7 +78,9 @@ fn a_short_config_gets_the_documented_defaults() {
     match &p.on_block {
         riskgate::config::OnBlock::Respond(r) => {
             assert_eq!(r.status, 403);
-            assert!(std::str::from_utf8(&r.body).unwrap().contains("RISK_IP_DETECTED"));
+            assert!(std::str::from_utf8(&r.body)
+                .unwrap()
+                .contains("RISK_IP_DETECTED"));
         }
         other => panic!("{other:?}"),
     }
@@ -92,7 +94,10 @@ fn relative_data_paths_are_relative_to_the_config_file() {
         Path::new("/etc/riskgate/gateway.yaml"),
     )
     .unwrap();
-    assert_eq!(cfg.intel.mmdb.geo.as_deref(), Some(Path::new("/etc/riskgate/data/geo.mmdb")));
+    assert_eq!(
+        cfg.intel.mmdb.geo.as_deref(),
+        Some(Path::new("/etc/riskgate/data/geo.mmdb"))
+    );
     assert_eq!(
         cfg.intel.lists[0].source,
         riskgate::config::Source::File("/abs/deny.txt".into())
@@ -103,7 +108,10 @@ fn config_with_geo(dir: &Path, geo: &str) -> String {
     write(
         dir,
         "gateway.yaml",
-        &format!("upstream: 127.0.0.1:3000\nintel:\n  mmdb:\n    geo: {geo}\n    asn: {}\n", data("GeoLite2-ASN-Test.mmdb")),
+        &format!(
+            "upstream: 127.0.0.1:3000\nintel:\n  mmdb:\n    geo: {geo}\n    asn: {}\n",
+            data("GeoLite2-ASN-Test.mmdb")
+        ),
     )
 }
 
@@ -130,11 +138,17 @@ fn corrupt_mmdbs_are_clear_errors_not_panics() {
         let cfg = config_with_geo(dir.path(), p.to_str().unwrap());
         let (code, _out, err) = run_cli(&["check", "-c", &cfg]);
         assert_eq!(code, 1, "{}: {err}", p.display());
-        assert!(err.contains(p.file_name().unwrap().to_str().unwrap()), "{err}");
+        assert!(
+            err.contains(p.file_name().unwrap().to_str().unwrap()),
+            "{err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
     // a text file posing as a database, and an empty file
-    for (name, body) in [("notes.mmdb", "hello, not a database\n"), ("empty.mmdb", "")] {
+    for (name, body) in [
+        ("notes.mmdb", "hello, not a database\n"),
+        ("empty.mmdb", ""),
+    ] {
         let p = write(dir.path(), name, body);
         let cfg = config_with_geo(dir.path(), &p);
         let (code, _out, err) = run_cli(&["check", "-c", &cfg]);
@@ -147,7 +161,11 @@ fn corrupt_mmdbs_are_clear_errors_not_panics() {
 #[test]
 fn every_data_problem_is_listed_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let html = write(dir.path(), "tor.html", "<!DOCTYPE html><html><body>502</body></html>\n");
+    let html = write(
+        dir.path(),
+        "tor.html",
+        "<!DOCTYPE html><html><body>502</body></html>\n",
+    );
     let cfg = write(
         dir.path(),
         "gateway.yaml",
@@ -174,9 +192,16 @@ fn usage_errors_exit_2() {
 fn explain_shows_facts_sources_signals_and_action() {
     let cfg = root().join("gateway.yaml");
     let (code, out, err) = run_cli(&[
-        "explain", "-c", cfg.to_str().unwrap(), "127.0.0.1",
-        "--path", "/api/apply-coupon", "--method", "POST",
-        "--header", "X-Forwarded-For: 185.241.208.232",
+        "explain",
+        "-c",
+        cfg.to_str().unwrap(),
+        "127.0.0.1",
+        "--path",
+        "/api/apply-coupon",
+        "--method",
+        "POST",
+        "--header",
+        "X-Forwarded-For: 185.241.208.232",
     ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -189,12 +214,22 @@ fn explain_shows_facts_sources_signals_and_action() {
     assert_eq!(v["signals"][0]["weight"], 100);
     assert_eq!(v["headers"]["x-risk-action"], "block");
     let (code, out, _) = run_cli(&[
-        "explain", "-c", cfg.to_str().unwrap(), "89.160.20.112", "--path", "/api/apply-coupon", "--method", "POST",
+        "explain",
+        "-c",
+        cfg.to_str().unwrap(),
+        "89.160.20.112",
+        "--path",
+        "/api/apply-coupon",
+        "--method",
+        "POST",
     ]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["facts"]["country"]["value"], "SE");
     assert_eq!(v["facts"]["asn"]["organization"], "Bredband2 AB");
-    assert!(v["facts"]["country"]["source"]["file"].as_str().unwrap().ends_with("GeoIP2-City-Test.mmdb"));
+    assert!(v["facts"]["country"]["source"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("GeoIP2-City-Test.mmdb"));
     assert_eq!(v["action"], "allow");
 }

@@ -72,7 +72,13 @@ fn each_anonymous_ip_flag_becomes_its_signal() {
         ("6.1.0.0", "vpn", "30", "verify", "vpn"),
         ("71.160.223.5", "hosting", "60", "verify", "hosting"),
         ("186.30.236.1", "proxy", "50", "verify", "proxy"),
-        ("6.1.0.4", "residential_proxy", "40", "verify", "residential_proxy"),
+        (
+            "6.1.0.4",
+            "residential_proxy",
+            "40",
+            "verify",
+            "residential_proxy",
+        ),
         ("2001:480:3a::1", "proxy", "50", "verify", "proxy"),
     ] {
         let r = post_as(&gw, "/api/apply-coupon", ip);
@@ -100,7 +106,10 @@ fn hosting_from_lists_asns_and_org_keywords() {
     assert_eq!(s.header("x-risk-reasons"), Some("hosting"));
     // 1.12.0.1: in X4BNet's datacenter list (1.12.0.0/14)
     post_as(&gw, "/api/apply-coupon", "1.12.0.1");
-    assert_eq!(last_seen(&gw, "/api/apply-coupon").header("x-risk-reasons"), Some("hosting"));
+    assert_eq!(
+        last_seen(&gw, "/api/apply-coupon").header("x-risk-reasons"),
+        Some("hosting")
+    );
 }
 
 #[test]
@@ -115,7 +124,10 @@ fn connection_type_gives_mobile_and_residential_networks() {
     assert_eq!(s.header("x-risk-action"), Some("allow"));
     // 96.1.0.1: Cable/DSL
     post_as(&gw, "/api/apply-coupon", "96.1.0.1");
-    assert_eq!(last_seen(&gw, "/api/apply-coupon").header("x-risk-network"), Some("residential"));
+    assert_eq!(
+        last_seen(&gw, "/api/apply-coupon").header("x-risk-network"),
+        Some("residential")
+    );
 }
 
 #[test]
@@ -143,7 +155,10 @@ fn country_allow_list_denies_the_rest() {
     // IPv6 in Sweden: 2a02:d440::/29 → SE
     let r = post_as(&gw, "/nordic", "2a02:d440::1");
     assert_eq!(r.status, 200);
-    assert_eq!(last_seen(&gw, "/nordic").header("x-risk-country"), Some("SE"));
+    assert_eq!(
+        last_seen(&gw, "/nordic").header("x-risk-country"),
+        Some("SE")
+    );
 }
 
 #[test]
@@ -170,7 +185,10 @@ fn shadow_ban_and_custom_block_response() {
     let r = post_as(&gw, "/soft", TOR_EXIT);
     assert_eq!(r.status, 200);
     assert_eq!(r.body, r#"{"success":false,"message":"Coupon expired"}"#);
-    assert!(gw.seen.on("/soft").is_empty(), "a fake success is answered by riskgate");
+    assert!(
+        gw.seen.on("/soft").is_empty(),
+        "a fake success is answered by riskgate"
+    );
 }
 
 #[test]
@@ -190,7 +208,13 @@ fn client_cannot_forge_risk_headers_on_any_path() {
     assert_eq!(s.header("x-risk-action"), Some("block"));
     assert_eq!(s.header("x-risk-client-ip"), Some(TOR_EXIT));
     assert_eq!(s.header("x-risk-anything-else"), None);
-    assert_eq!(s.headers.iter().filter(|(k, _)| k == "x-risk-score").count(), 1);
+    assert_eq!(
+        s.headers
+            .iter()
+            .filter(|(k, _)| k == "x-risk-score")
+            .count(),
+        1
+    );
     // unmatched path: stripped, nothing added
     request(gw.addr, "GET", "/products", &forged, "");
     let s = last_seen(&gw, "/products");
@@ -208,7 +232,13 @@ fn client_cannot_forge_risk_headers_on_any_path() {
 #[test]
 fn unmatched_paths_are_forwarded_untouched() {
     let gw = standard();
-    let r = request(gw.addr, "GET", "/products?page=2", &[("X-Forwarded-For", TOR_EXIT), ("X-Custom", "kept")], "");
+    let r = request(
+        gw.addr,
+        "GET",
+        "/products?page=2",
+        &[("X-Forwarded-For", TOR_EXIT), ("X-Custom", "kept")],
+        "",
+    );
     assert_eq!(r.status, 200);
     let s = last_seen(&gw, "/products?page=2");
     assert_eq!(s.header("x-custom"), Some("kept"));
@@ -260,13 +290,19 @@ fn xff_is_walked_past_trusted_hops_only() {
         gw.addr,
         "POST",
         "/api/apply-coupon",
-        &[("X-Forwarded-For", &format!("{RESIDENTIAL_SE}, {TOR_EXIT}, 10.1.2.3"))],
+        &[(
+            "X-Forwarded-For",
+            &format!("{RESIDENTIAL_SE}, {TOR_EXIT}, 10.1.2.3"),
+        )],
         "x",
     );
     assert_eq!(r.status, 403);
     // malformed → the peer
     post_as(&gw, "/api/apply-coupon", "not-an-ip");
-    assert_eq!(last_seen(&gw, "/api/apply-coupon").header("x-risk-client-ip"), Some("127.0.0.1"));
+    assert_eq!(
+        last_seen(&gw, "/api/apply-coupon").header("x-risk-client-ip"),
+        Some("127.0.0.1")
+    );
     // IPv4-mapped IPv6 is the IPv4 host
     post_as(&gw, "/api/apply-coupon", "::ffff:89.160.20.112");
     let s = last_seen(&gw, "/api/apply-coupon");
@@ -282,10 +318,22 @@ fn other_client_ip_headers() {
             full_intel(),
             policies()
         ));
-        let r = request(gw.addr, "POST", "/api/apply-coupon", &[(header, TOR_EXIT)], "x");
+        let r = request(
+            gw.addr,
+            "POST",
+            "/api/apply-coupon",
+            &[(header, TOR_EXIT)],
+            "x",
+        );
         assert_eq!(r.status, 403, "{header}");
         // X-Forwarded-For means nothing when another header is configured
-        let r = request(gw.addr, "POST", "/api/apply-coupon", &[("X-Forwarded-For", TOR_EXIT)], "x");
+        let r = request(
+            gw.addr,
+            "POST",
+            "/api/apply-coupon",
+            &[("X-Forwarded-For", TOR_EXIT)],
+            "x",
+        );
         assert_eq!(r.status, 200, "{header}");
     }
 }
@@ -298,7 +346,11 @@ fn ipv6_peer_on_an_ipv6_listener() {
         return;
     }
     let (origin, seen) = riskgate::echo::spawn("127.0.0.1:0".parse().unwrap()).unwrap();
-    let port = std::net::TcpListener::bind("[::1]:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("[::1]:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(
         dir.path(),
@@ -309,27 +361,48 @@ fn ipv6_peer_on_an_ipv6_listener() {
             policies()
         ),
     );
-    let mut child = std::process::Command::new(bin()).args(["run", "-c", &cfg]).spawn().unwrap();
+    let mut child = std::process::Command::new(bin())
+        .args(["run", "-c", &cfg])
+        .spawn()
+        .unwrap();
     let addr: std::net::SocketAddr = format!("[::1]:{port}").parse().unwrap();
     let t0 = std::time::Instant::now();
     while std::net::TcpStream::connect(addr).is_err() {
         assert!(t0.elapsed().as_secs() < 20, "no listener");
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    let r = request(addr, "POST", "/api/apply-coupon", &[("X-Forwarded-For", TOR_EXIT)], "x");
+    let r = request(
+        addr,
+        "POST",
+        "/api/apply-coupon",
+        &[("X-Forwarded-For", TOR_EXIT)],
+        "x",
+    );
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(r.status, 200, "::1 is not a trusted proxy here, so it is the client");
+    assert_eq!(
+        r.status, 200,
+        "::1 is not a trusted proxy here, so it is the client"
+    );
     let s = seen.on("/api/apply-coupon").pop().unwrap();
     assert_eq!(s.header("x-risk-client-ip"), Some("::1"));
 }
 
 #[test]
 fn tor_list_in_the_one_ip_a_line_format() {
-    let intel = full_intel().replace(&data("tor-exit-addresses.txt"), &fixture("torbulkexitlist.txt"));
-    let gw = start(&format!("client_ip:\n  trusted_proxies: [\"127.0.0.1/32\"]\n{intel}{}", policies()));
+    let intel = full_intel().replace(
+        &data("tor-exit-addresses.txt"),
+        &fixture("torbulkexitlist.txt"),
+    );
+    let gw = start(&format!(
+        "client_ip:\n  trusted_proxies: [\"127.0.0.1/32\"]\n{intel}{}",
+        policies()
+    ));
     assert_eq!(post_as(&gw, "/api/apply-coupon", TOR_EXIT).status, 403);
-    assert_eq!(post_as(&gw, "/api/apply-coupon", RESIDENTIAL_SE).status, 200);
+    assert_eq!(
+        post_as(&gw, "/api/apply-coupon", RESIDENTIAL_SE).status,
+        200
+    );
 }
 
 #[test]
@@ -338,7 +411,11 @@ fn a_blocked_request_does_not_break_the_next_one() {
     for i in 0..20 {
         let ip = if i % 2 == 0 { TOR_EXIT } else { RESIDENTIAL_SE };
         let want = if i % 2 == 0 { 403 } else { 200 };
-        assert_eq!(post_as(&gw, "/api/apply-coupon", ip).status, want, "request {i}");
+        assert_eq!(
+            post_as(&gw, "/api/apply-coupon", ip).status,
+            want,
+            "request {i}"
+        );
     }
     assert_eq!(gw.seen.on("/api/apply-coupon").len(), 10);
 }

@@ -14,10 +14,8 @@ use super::units::{parse_duration, parse_rate};
 use super::*;
 use crate::decide::Signal;
 
-pub const DEFAULT_BLOCK_BODY: &str =
-    r#"{"error":"Coupon cannot be redeemed from this network connection.","code":"RISK_IP_DETECTED"}"#;
-pub const DEFAULT_LIMIT_BODY: &str =
-    r#"{"error":"Too many requests from this network. Try again later.","code":"RISK_RATE_LIMITED"}"#;
+pub const DEFAULT_BLOCK_BODY: &str = r#"{"error":"Coupon cannot be redeemed from this network connection.","code":"RISK_IP_DETECTED"}"#;
+pub const DEFAULT_LIMIT_BODY: &str = r#"{"error":"Too many requests from this network. Try again later.","code":"RISK_RATE_LIMITED"}"#;
 
 struct Ctx<'a> {
     file: String,
@@ -93,7 +91,10 @@ impl Ctx<'_> {
         if s.starts_with("http://") || s.starts_with("https://") {
             Some(Source::Url(s.to_string()))
         } else if s.contains("://") {
-            self.err(key, format!("`{s}`: only http:// and https:// URLs or file paths are supported"));
+            self.err(
+                key,
+                format!("`{s}`: only http:// and https:// URLs or file paths are supported"),
+            );
             None
         } else {
             Some(Source::File(self.path(s)))
@@ -153,7 +154,15 @@ fn clean_serde_message(e: &str) -> String {
 }
 
 const TOP_KEYS: &[&str] = &[
-    "listen", "upstream", "upstream_tls", "admin", "threads", "log", "client_ip", "intel", "routes",
+    "listen",
+    "upstream",
+    "upstream_tls",
+    "admin",
+    "threads",
+    "log",
+    "client_ip",
+    "intel",
+    "routes",
     "policies",
 ];
 
@@ -287,10 +296,17 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
             let name = key_str(&k);
             let key = join("policies", &name);
             if !valid_name(&name) {
-                cx.err(&key, format!("policy name `{name}` may use only a-z, 0-9, _ and -"));
+                cx.err(
+                    &key,
+                    format!("policy name `{name}` may use only a-z, 0-9, _ and -"),
+                );
             }
             // `name:` with nothing under it is a policy of all defaults
-            let v = if v.is_null() { Value::Mapping(Mapping::new()) } else { v };
+            let v = if v.is_null() {
+                Value::Mapping(Mapping::new())
+            } else {
+                v
+            };
             match serde_yaml::from_value::<Field<RawPolicy>>(v) {
                 Ok(Field::Ok(p)) => policies.push(compile_policy(cx, &key, name, p, &intel)),
                 Ok(Field::Err(e)) => cx.err(&key, clean_serde_message(&e)),
@@ -335,8 +351,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
@@ -357,7 +372,10 @@ fn compile_upstream(cx: &mut Ctx, u: &str, tls: bool) -> Option<Upstream> {
         cx.err("upstream", format!("`{u}` is not host:port"));
         return None;
     }
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     match u.to_socket_addrs().map(|mut a| a.next()) {
         Ok(Some(addr)) => Some(Upstream {
             address: u.to_string(),
@@ -401,7 +419,10 @@ fn compile_log(cx: &mut Ctx, raw: Opt<RawLog>) -> LogConfig {
         match f.as_str() {
             "json" => log.format = LogFormat::Json,
             "pretty" | "text" => log.format = LogFormat::Pretty,
-            other => cx.err("log.format", format!("`{other}` is not a format; use json or pretty")),
+            other => cx.err(
+                "log.format",
+                format!("`{other}` is not a format; use json or pretty"),
+            ),
         }
     }
     if let Some(s) = cx.get("log.allow_sample", r.allow_sample) {
@@ -461,7 +482,9 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
     if let Ok(ip) = t.parse::<std::net::IpAddr>() {
         return Ok(IpNet::from(ip));
     }
-    Err(format!("`{t}` is not a CIDR (e.g. 10.0.0.0/8) or an IP address"))
+    Err(format!(
+        "`{t}` is not a CIDR (e.g. 10.0.0.0/8) or an IP address"
+    ))
 }
 
 fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
@@ -487,7 +510,14 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
     cx.unknown(
         "intel",
         &r.unknown,
-        &["mmdb", "tor", "lists", "hosting_asns", "hosting_org_keywords", "mobile_asns"],
+        &[
+            "mmdb",
+            "tor",
+            "lists",
+            "hosting_asns",
+            "hosting_org_keywords",
+            "mobile_asns",
+        ],
     );
     if let Some(m) = cx.get("intel.mmdb", r.mmdb) {
         cx.unknown(
@@ -539,7 +569,10 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
             }
             let key = join("intel.lists", &name);
             if !valid_name(&name) {
-                cx.err(&key, format!("list name `{name}` may use only a-z, 0-9, _ and -"));
+                cx.err(
+                    &key,
+                    format!("list name `{name}` may use only a-z, 0-9, _ and -"),
+                );
                 continue;
             }
             if out.lists.len() >= 64 {
@@ -558,7 +591,8 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
                 other => match serde_yaml::from_value::<RawListSource>(other) {
                     Ok(ls) => {
                         cx.unknown(&key, &ls.unknown, &["source", "refresh"]);
-                        let refresh = cx.duration(&join(&key, "refresh"), ls.refresh, out.lists_reload);
+                        let refresh =
+                            cx.duration(&join(&key, "refresh"), ls.refresh, out.lists_reload);
                         let src = match cx.get(&join(&key, "source"), ls.source) {
                             Some(s) => cx.source(&join(&key, "source"), &s),
                             None => {
@@ -569,7 +603,10 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
                         (src, refresh)
                     }
                     Err(_) => {
-                        cx.err(&key, "must be a file path, a URL, or { source: ..., refresh: ... }");
+                        cx.err(
+                            &key,
+                            "must be a file path, a URL, or { source: ..., refresh: ... }",
+                        );
                         (None, out.lists_reload)
                     }
                 },
@@ -584,10 +621,14 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
             }
         }
     }
-    out.hosting_asns = cx.get("intel.hosting_asns", r.hosting_asns).unwrap_or_default();
+    out.hosting_asns = cx
+        .get("intel.hosting_asns", r.hosting_asns)
+        .unwrap_or_default();
     out.hosting_asns.sort_unstable();
     out.hosting_asns.dedup();
-    out.mobile_asns = cx.get("intel.mobile_asns", r.mobile_asns).unwrap_or_default();
+    out.mobile_asns = cx
+        .get("intel.mobile_asns", r.mobile_asns)
+        .unwrap_or_default();
     out.mobile_asns.sort_unstable();
     out.mobile_asns.dedup();
     for (i, w) in cx
@@ -598,7 +639,10 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
     {
         let w = w.trim().to_ascii_lowercase();
         if w.is_empty() {
-            cx.err(&format!("intel.hosting_org_keywords[{i}]"), "must not be empty");
+            cx.err(
+                &format!("intel.hosting_org_keywords[{i}]"),
+                "must not be empty",
+            );
         } else {
             out.hosting_org_keywords.push(w);
         }
@@ -627,7 +671,10 @@ fn compile_route(
             Some(n)
         }
         Some(n) => {
-            cx.err(&join(key, "name"), format!("route name `{n}` may use only a-z, 0-9, _ and -"));
+            cx.err(
+                &join(key, "name"),
+                format!("route name `{n}` may use only a-z, 0-9, _ and -"),
+            );
             None
         }
         None => {
@@ -649,11 +696,17 @@ fn compile_route(
             let up = m.trim().to_ascii_uppercase();
             match http::Method::from_bytes(up.as_bytes()) {
                 Ok(meth) if !up.is_empty() => v.push(meth),
-                _ => cx.err(&format!("{key}.methods[{i}]"), format!("`{m}` is not an HTTP method")),
+                _ => cx.err(
+                    &format!("{key}.methods[{i}]"),
+                    format!("`{m}` is not an HTTP method"),
+                ),
             }
         }
         if list.is_empty() {
-            cx.err(&join(key, "methods"), "is empty; leave it out to match every method");
+            cx.err(
+                &join(key, "methods"),
+                "is empty; leave it out to match every method",
+            );
         }
         ms = Some(v);
     }
@@ -670,7 +723,11 @@ fn compile_route(
                     &join(key, "policy"),
                     format!(
                         "no policy named `{p}` (defined: {})",
-                        if known.is_empty() { "none".into() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 );
                 None
@@ -691,7 +748,10 @@ fn compile_path(cx: &mut Ctx, key: &str, p: &str) -> Option<PathMatch> {
         return None;
     }
     if p.contains('?') || p.contains('#') {
-        cx.err(key, format!("`{p}`: a route matches the path only, not a query or fragment"));
+        cx.err(
+            key,
+            format!("`{p}`: a route matches the path only, not a query or fragment"),
+        );
         return None;
     }
     if let Some(prefix) = p.strip_suffix("/*") {
@@ -703,7 +763,10 @@ fn compile_path(cx: &mut Ctx, key: &str, p: &str) -> Option<PathMatch> {
         return Some(PathMatch::Prefix(norm.to_ascii_lowercase()));
     }
     if p.contains('*') {
-        cx.err(key, format!("`{p}`: only a trailing /* is supported, as in /api/redeem/*"));
+        cx.err(
+            key,
+            format!("`{p}`: only a trailing /* is supported, as in /api/redeem/*"),
+        );
         return None;
     }
     let norm = crate::routes::normalize_path(p).into_owned();
@@ -740,14 +803,23 @@ pub fn default_weights(intel: &IntelConfig) -> Weights {
     w
 }
 
-fn compile_policy(cx: &mut Ctx, key: &str, name: String, p: RawPolicy, intel: &IntelConfig) -> Policy {
+fn compile_policy(
+    cx: &mut Ctx,
+    key: &str,
+    name: String,
+    p: RawPolicy,
+    intel: &IntelConfig,
+) -> Policy {
     cx.unknown(key, &p.unknown, POLICY_KEYS);
     let k = |s: &str| join(key, s);
     let mode = match cx.get(&k("mode"), p.mode).as_deref() {
         None | Some("enforce") => Mode::Enforce,
         Some("shadow") => Mode::Shadow,
         Some(o) => {
-            cx.err(&k("mode"), format!("`{o}` is not a mode; use enforce or shadow"));
+            cx.err(
+                &k("mode"),
+                format!("`{o}` is not a mode; use enforce or shadow"),
+            );
             Mode::Enforce
         }
     };
@@ -755,7 +827,10 @@ fn compile_policy(cx: &mut Ctx, key: &str, name: String, p: RawPolicy, intel: &I
         None | Some("allow") => OnLookupError::Allow,
         Some("block") => OnLookupError::Block,
         Some(o) => {
-            cx.err(&k("on_lookup_error"), format!("`{o}` is not allowed; use allow or block"));
+            cx.err(
+                &k("on_lookup_error"),
+                format!("`{o}` is not allowed; use allow or block"),
+            );
             OnLookupError::Allow
         }
     };
@@ -795,7 +870,11 @@ fn compile_policy(cx: &mut Ctx, key: &str, name: String, p: RawPolicy, intel: &I
                         &wkey,
                         format!(
                             "unknown signal `{sname}`; expected one of: {}, list:NAME",
-                            Signal::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+                            Signal::ALL
+                                .iter()
+                                .map(|s| s.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     );
                 }
@@ -803,7 +882,10 @@ fn compile_policy(cx: &mut Ctx, key: &str, name: String, p: RawPolicy, intel: &I
             w
         }
     };
-    let mut thresholds = Thresholds { verify: 30, block: 70 };
+    let mut thresholds = Thresholds {
+        verify: 30,
+        block: 70,
+    };
     if let Some(t) = cx.get(&k("thresholds"), p.thresholds) {
         cx.unknown(&k("thresholds"), &t.unknown, &["verify", "block"]);
         if let Some(v) = cx.get(&k("thresholds.verify"), t.verify) {
@@ -814,7 +896,10 @@ fn compile_policy(cx: &mut Ctx, key: &str, name: String, p: RawPolicy, intel: &I
         }
         for (n, v) in [("verify", thresholds.verify), ("block", thresholds.block)] {
             if !(1..=100).contains(&v) {
-                cx.err(&k(&format!("thresholds.{n}")), "must be between 1 and 100 (scores are capped at 100)");
+                cx.err(
+                    &k(&format!("thresholds.{n}")),
+                    "must be between 1 and 100 (scores are capped at 100)",
+                );
             }
         }
         if thresholds.verify > thresholds.block {
@@ -833,7 +918,10 @@ fn compile_policy(cx: &mut Ctx, key: &str, name: String, p: RawPolicy, intel: &I
                 if b.len() == 2 && b.iter().all(u8::is_ascii_uppercase) {
                     out.push([b[0], b[1]]);
                 } else {
-                    cx.err(&format!("{ckey}[{i}]"), format!("`{code}` is not an ISO 3166 alpha-2 code"));
+                    cx.err(
+                        &format!("{ckey}[{i}]"),
+                        format!("`{code}` is not an ISO 3166 alpha-2 code"),
+                    );
                 }
             }
             if which == "deny" {
@@ -862,7 +950,12 @@ fn compile_policy(cx: &mut Ctx, key: &str, name: String, p: RawPolicy, intel: &I
         }
     }
     let mut limits = Vec::new();
-    for (i, l) in cx.get(&k("limits"), p.limits).unwrap_or_default().into_iter().enumerate() {
+    for (i, l) in cx
+        .get(&k("limits"), p.limits)
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
         let lkey = k(&format!("limits[{i}]"));
         let l = match l {
             Field::Ok(l) => l,
@@ -877,7 +970,10 @@ fn compile_policy(cx: &mut Ctx, key: &str, name: String, p: RawPolicy, intel: &I
             Some("subnet") => Some(LimitKey::Subnet),
             Some("asn") => Some(LimitKey::Asn),
             Some(o) => {
-                cx.err(&join(&lkey, "key"), format!("`{o}` is not a limit key; use ip, subnet or asn"));
+                cx.err(
+                    &join(&lkey, "key"),
+                    format!("`{o}` is not a limit key; use ip, subnet or asn"),
+                );
                 None
             }
             None => {
@@ -928,7 +1024,11 @@ fn compile_policy(cx: &mut Ctx, key: &str, name: String, p: RawPolicy, intel: &I
         None => OnBlock::Respond(default_block),
         Some(r) => {
             let rkey = k("on_block");
-            cx.unknown(&rkey, &r.unknown, &["status", "body", "content_type", "shadow"]);
+            cx.unknown(
+                &rkey,
+                &r.unknown,
+                &["status", "body", "content_type", "shadow"],
+            );
             let shadow = cx.get(&join(&rkey, "shadow"), r.shadow).unwrap_or(false);
             if shadow {
                 if r.status.is_some() || r.body.is_some() || r.content_type.is_some() {
@@ -936,7 +1036,14 @@ fn compile_policy(cx: &mut Ctx, key: &str, name: String, p: RawPolicy, intel: &I
                 }
                 OnBlock::Shadow
             } else {
-                OnBlock::Respond(compile_response(cx, &rkey, r.status, r.body, r.content_type, default_block))
+                OnBlock::Respond(compile_response(
+                    cx,
+                    &rkey,
+                    r.status,
+                    r.body,
+                    r.content_type,
+                    default_block,
+                ))
             }
         }
     };
@@ -951,7 +1058,10 @@ fn compile_policy(cx: &mut Ctx, key: &str, name: String, p: RawPolicy, intel: &I
             let rkey = k("on_limit");
             cx.unknown(&rkey, &r.unknown, &["status", "body", "content_type"]);
             if r.shadow.is_some() {
-                cx.err(&join(&rkey, "shadow"), "on_limit cannot be a shadow-ban; use mode: shadow on the policy");
+                cx.err(
+                    &join(&rkey, "shadow"),
+                    "on_limit cannot be a shadow-ban; use mode: shadow on the policy",
+                );
             }
             compile_response(cx, &rkey, r.status, r.body, r.content_type, default_limit)
         }
@@ -985,7 +1095,10 @@ fn compile_response(
         if (200..=599).contains(&s) {
             out.status = s;
         } else {
-            cx.err(&join(key, "status"), format!("{s} is not a status riskgate can answer with (200-599)"));
+            cx.err(
+                &join(key, "status"),
+                format!("{s} is not a status riskgate can answer with (200-599)"),
+            );
         }
     }
     if let Some(b) = cx.get(&join(key, "body"), body) {
@@ -995,7 +1108,10 @@ fn compile_response(
         if http::HeaderValue::from_str(&ct).is_ok() && !ct.trim().is_empty() {
             out.content_type = ct;
         } else {
-            cx.err(&join(key, "content_type"), format!("`{ct}` is not a valid header value"));
+            cx.err(
+                &join(key, "content_type"),
+                format!("`{ct}` is not a valid header value"),
+            );
         }
     }
     out

@@ -386,6 +386,9 @@ impl Config {
     }
 
     pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
-        self.client_ip.trusted_proxies.iter().any(|n| n.contains(&ip))
+        self.client_ip
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(&ip))
     }
 }

@@ -48,8 +48,14 @@ impl PosIndex {
 
 enum Frame {
     /// A mapping: the key we are waiting a value for, if any.
-    Map { path: String, key: Option<String> },
-    Seq { path: String, next: usize },
+    Map {
+        path: String,
+        key: Option<String>,
+    },
+    Seq {
+        path: String,
+        next: usize,
+    },
 }
 
 #[derive(Default)]

@@ -17,7 +17,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
         "d" => Duration::from_secs(n * 86400),
-        other => return Err(format!("unknown duration unit `{other}` in `{s}`; use ms, s, m, h or d")),
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` in `{s}`; use ms, s, m, h or d"
+            ))
+        }
     };
     if d.is_zero() {
         return Err(format!("`{s}` must be longer than zero"));
@@ -62,7 +66,9 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
         assert!(parse_duration("2").unwrap_err().contains("no unit"));
-        assert!(parse_duration("2w").unwrap_err().contains("unknown duration unit"));
+        assert!(parse_duration("2w")
+            .unwrap_err()
+            .contains("unknown duration unit"));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("s").is_err());
     }
@@ -70,9 +76,15 @@ mod tests {
     #[test]
     fn rates() {
         assert_eq!(parse_rate("5/min").unwrap(), (5, Duration::from_secs(60)));
-        assert_eq!(parse_rate("20/hour").unwrap(), (20, Duration::from_secs(3600)));
+        assert_eq!(
+            parse_rate("20/hour").unwrap(),
+            (20, Duration::from_secs(3600))
+        );
         assert_eq!(parse_rate("3/sec").unwrap(), (3, Duration::from_secs(1)));
-        assert_eq!(parse_rate("1/day").unwrap(), (1, Duration::from_secs(86400)));
+        assert_eq!(
+            parse_rate("1/day").unwrap(),
+            (1, Duration::from_secs(86400))
+        );
         assert!(parse_rate("0/s").is_err());
         assert!(parse_rate("5/fortnight").is_err());
         assert!(parse_rate("five/s").is_err());

@@ -173,7 +173,12 @@ impl Builder {
                     if n.prefix_len() >= 96 {
                         let bits = 128 - n.prefix_len() as u32;
                         let start = u32::from(v4);
-                        let end = start | if bits == 32 { u32::MAX } else { (1u32 << bits) - 1 };
+                        let end = start
+                            | if bits == 32 {
+                                u32::MAX
+                            } else {
+                                (1u32 << bits) - 1
+                            };
                         self.v4.push((start, end));
                     }
                 }

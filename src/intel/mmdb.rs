@@ -51,13 +51,44 @@ impl std::fmt::Debug for Mmdb {
 }
 
 /// Addresses every database is probed with before it is put in service.
-const PROBES: [&str; 4] = ["1.1.1.1", "81.2.69.160", "2001:4860:4860::8888", "89.160.20.112"];
+const PROBES: [&str; 4] = [
+    "1.1.1.1",
+    "81.2.69.160",
+    "2001:4860:4860::8888",
+    "89.160.20.112",
+];
 
 #[derive(Deserialize)]
 struct AsnRecord<'a> {
-    autonomous_system_number: Option<u32>,
+    autonomous_system_number: Option<AnyUint>,
     #[serde(borrow)]
     autonomous_system_organization: Option<&'a str>,
+}
+
+/// An unsigned number stored as any MMDB integer type: MaxMind writes AS numbers as
+/// uint32, other writers (and JSON-fed tools) as uint64 or int32.
+struct AnyUint(u64);
+
+impl<'de> Deserialize<'de> for AnyUint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = AnyUint;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an unsigned integer")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<AnyUint, E> {
+                Ok(AnyUint(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<AnyUint, E> {
+                u64::try_from(v).map(AnyUint).map_err(E::custom)
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<AnyUint, E> {
+                u64::try_from(v).map(AnyUint).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize, Default, Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,18 +159,36 @@ fn code(s: &str) -> Option<CountryCode> {
         .then(|| [b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()])
 }
 
+/// Visit every network of the search tree and decode every record it points to.
+///
+/// This is a full integrity check of the tree and the data section that, unlike
+/// `Reader::verify`, does not reject real databases whose metadata lacks optional
+/// parts (the iptoasn files have an empty `description`). It allocates nothing per
+/// record and runs only when a file is (re)loaded, off the request path.
+fn walk(reader: &Reader<&[u8]>) -> Result<usize, maxminddb::MaxMindDbError> {
+    let mut n = 0;
+    for item in reader.networks(Default::default())? {
+        let item = item?;
+        item.decode::<serde::de::IgnoredAny>()?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 impl Mmdb {
-    /// Open, verify the whole file, and answer the probe lookups; only a database
+    /// Open, walk the whole file, and answer the probe lookups; only a database
     /// that passes all three is returned.
     pub fn open(path: &Path, kind: MmdbKind) -> Result<Mmdb, IntelError> {
         let ctx = |e: String| IntelError::Mmdb {
             path: path.to_path_buf(),
             message: e,
         };
-        let reader = Reader::open_readfile(path).map_err(|e| ctx(e.to_string()))?;
-        reader
-            .verify()
-            .map_err(|e| ctx(format!("corrupt database: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| ctx(e.to_string()))?;
+        {
+            let view = Reader::from_source(&bytes[..]).map_err(|e| ctx(e.to_string()))?;
+            walk(&view).map_err(|e| ctx(format!("corrupt database: {e}")))?;
+        }
+        let reader = Reader::from_source(bytes).map_err(|e| ctx(e.to_string()))?;
         let md = reader.metadata();
         let db = Mmdb {
             kind,
@@ -179,7 +228,10 @@ impl Mmdb {
         for path in [
             &[PathElement::Key("country"), PathElement::Key("iso_code")][..],
             &[PathElement::Key("country_code")][..],
-            &[PathElement::Key("registered_country"), PathElement::Key("iso_code")][..],
+            &[
+                PathElement::Key("registered_country"),
+                PathElement::Key("iso_code"),
+            ][..],
         ] {
             if let Some(s) = r.decode_path::<&str>(path).map_err(err)? {
                 if let Some(c) = code(s) {
@@ -191,13 +243,21 @@ impl Mmdb {
     }
 
     /// The AS number and, through `f`, its organisation (borrowed from the database).
-    pub fn asn_with<R>(&self, ip: IpAddr, f: impl FnOnce(Option<u32>, Option<&str>) -> R) -> Result<R, IntelError> {
+    pub fn asn_with<R>(
+        &self,
+        ip: IpAddr,
+        f: impl FnOnce(Option<u32>, Option<&str>) -> R,
+    ) -> Result<R, IntelError> {
         if self.skip(ip) {
             return Ok(f(None, None));
         }
         let r = self.reader.lookup(ip).map_err(err)?;
         match r.decode::<AsnRecord>().map_err(err)? {
-            Some(rec) => Ok(f(rec.autonomous_system_number, rec.autonomous_system_organization)),
+            Some(rec) => Ok(f(
+                rec.autonomous_system_number
+                    .and_then(|n| u32::try_from(n.0).ok()),
+                rec.autonomous_system_organization,
+            )),
             None => Ok(f(None, None)),
         }
     }
@@ -220,8 +280,7 @@ impl Mmdb {
             return Ok(None);
         }
         let r = self.reader.lookup(ip).map_err(err)?;
-        Ok(r
-            .decode::<ConnRecord>()
+        Ok(r.decode::<ConnRecord>()
             .map_err(err)?
             .and_then(|c| c.connection_type)
             .map(ConnectionType::parse))
@@ -233,6 +292,7 @@ impl Mmdb {
             return None;
         }
         let r = self.reader.lookup(ip).ok()?;
-        r.has_data().then(|| r.network().ok().map(|n| n.to_string()))?
+        r.has_data()
+            .then(|| r.network().ok().map(|n| n.to_string()))?
     }
 }

@@ -23,7 +23,10 @@ pub enum IntelError {
     #[error("{0}")]
     Format(String),
     #[error("{source_name}: {message}")]
-    Source { source_name: String, message: String },
+    Source {
+        source_name: String,
+        message: String,
+    },
     #[error("{path}: {err}")]
     Io {
         path: PathBuf,
@@ -105,6 +108,8 @@ impl Facts {
     }
 
     pub fn country_str(&self) -> Option<&str> {
-        self.country.as_ref().and_then(|c| std::str::from_utf8(c).ok())
+        self.country
+            .as_ref()
+            .and_then(|c| std::str::from_utf8(c).ok())
     }
 }

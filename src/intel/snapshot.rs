@@ -37,7 +37,9 @@ fn read_source(name: &str, src: &Source) -> Result<String, IntelError> {
         Source::File(p) => read_file(p),
         Source::Url(u) => Err(IntelError::Source {
             source_name: name.to_string(),
-            message: format!("{u}: URL sources are not supported yet; download the file and give its path"),
+            message: format!(
+                "{u}: URL sources are not supported yet; download the file and give its path"
+            ),
         }),
     }
 }

@@ -52,7 +52,11 @@ impl TorSet {
                 None => {
                     bad += 1;
                     if first_bad.is_none() {
-                        first_bad = Some(format!("line {}: {}", n + 1, line.chars().take(80).collect::<String>()));
+                        first_bad = Some(format!(
+                            "line {}: {}",
+                            n + 1,
+                            line.chars().take(80).collect::<String>()
+                        ));
                     }
                 }
             }

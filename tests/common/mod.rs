@@ -19,12 +19,20 @@ pub fn data(name: &str) -> String {
 }
 
 pub fn fixture(name: &str) -> String {
-    root().join("tests/fixtures").join(name).display().to_string()
+    root()
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn bin() -> &'static str {
@@ -147,10 +155,17 @@ impl Resp {
 
 /// One request on a fresh connection (`Connection: close`), raw: the test controls
 /// every byte of the head, duplicate headers and odd paths included.
-pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n");
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n");
     for (k, v) in headers {
         head += &format!("{k}: {v}\r\n");
     }
@@ -188,7 +203,13 @@ pub fn parse_response(buf: &[u8]) -> Resp {
 
 /// POST to `path` as if from `client` (X-Forwarded-For from loopback).
 pub fn post_as(gw: &Gateway, path: &str, client: &str) -> Resp {
-    request(gw.addr, "POST", path, &[("X-Forwarded-For", client)], "code=WELCOME10")
+    request(
+        gw.addr,
+        "POST",
+        path,
+        &[("X-Forwarded-For", client)],
+        "code=WELCOME10",
+    )
 }
 
 /// The last request the origin saw on `path`.
