@@ -226,9 +226,10 @@ pub struct Decision {
 
 impl Decision {
     /// Whether the limiters should be asked: not for the allow list, and not for a
-    /// request that is blocked already (it must not spend the customer's tokens).
+    /// request riskgate answers already for its score (it must not spend tokens).
+    /// A request that is forwarded anyway (shadow mode, shadow-ban) does count.
     pub fn needs_limits(&self) -> bool {
-        !self.allow_listed && self.action != Action::Block
+        !self.allow_listed && self.verdict != Verdict::Block
     }
 }
 

@@ -1,0 +1,66 @@
+//! Criterion benches of the per-request decision path, on the shipped config and the
+//! bundled data (MaxMind test DBs, the real Tor list, the 51k-line X4BNet list).
+
+use std::hint::black_box;
+use std::net::IpAddr;
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use riskgate::decide::{self, LimitOutcome};
+use riskgate::intel::Snapshot;
+
+fn snapshot() -> Snapshot {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.yaml");
+    riskgate::server::load(&path).expect("shipped config loads")
+}
+
+fn benches(c: &mut Criterion) {
+    let snap = snapshot();
+    let cfg = &snap.config;
+    let policy = &cfg.policies[0];
+    let clients: [(&str, IpAddr); 4] = [
+        ("residential", "89.160.20.112".parse().unwrap()),
+        ("vpn", "1.2.0.1".parse().unwrap()),
+        ("tor", "185.241.208.232".parse().unwrap()),
+        ("ipv6", "2a02:d440::1".parse().unwrap()),
+    ];
+
+    for (name, ip) in clients {
+        let facts = snap.intel.enrich(ip, &cfg.intel);
+        c.bench_function(&format!("decide/{name}"), |b| {
+            b.iter(|| decide::decide(black_box(&facts), policy, &cfg.intel, LimitOutcome::default()))
+        });
+        c.bench_function(&format!("enrich/{name}"), |b| {
+            b.iter(|| snap.intel.enrich(black_box(ip), &cfg.intel))
+        });
+    }
+
+    let mut hdrs = http::HeaderMap::new();
+    hdrs.insert("x-forwarded-for", "89.160.20.112, 10.0.0.1".parse().unwrap());
+    let peer: IpAddr = "127.0.0.1".parse().unwrap();
+    c.bench_function("client_ip/xff", |b| {
+        b.iter(|| riskgate::client_ip::resolve(black_box(peer), &hdrs, &cfg.client_ip))
+    });
+    let post = http::Method::POST;
+    c.bench_function("routes/match", |b| {
+        b.iter(|| riskgate::routes::find(&cfg.routes, &post, black_box("/api/apply-coupon")))
+    });
+    c.bench_function("routes/miss", |b| {
+        b.iter(|| riskgate::routes::find(&cfg.routes, &post, black_box("/products/123")))
+    });
+
+    // the whole matched-route path, minus the socket: client IP → route → enrich → decide → reasons
+    c.bench_function("request/matched", |b| {
+        b.iter(|| {
+            let ip = riskgate::client_ip::resolve(peer, &hdrs, &cfg.client_ip);
+            let r = riskgate::routes::find(&cfg.routes, &post, "/api/apply-coupon").unwrap();
+            let p = &cfg.policies[cfg.routes[r].policy];
+            let f = snap.intel.enrich(ip, &cfg.intel);
+            let d = decide::decide(&f, p, &cfg.intel, LimitOutcome::default());
+            black_box(d.reasons.render(&cfg.intel))
+        })
+    });
+}
+
+criterion_group!(decision, benches);
+criterion_main!(decision);

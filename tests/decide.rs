@@ -1,0 +1,437 @@
+//! `decide` is pure: facts + policy (+ limiter answer) → score, action, reasons.
+//! Policies here are compiled from real YAML, so the tests cover the config's meaning.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use riskgate::config::{self, Config};
+use riskgate::decide::{self, Action, LimitOutcome, Network, Signal, Verdict};
+use riskgate::intel::{AnonFlags, ConnectionType, Facts};
+
+fn cfg(policy_yaml: &str) -> Config {
+    let text = format!(
+        "upstream: 127.0.0.1:3000\nintel:\n  lists:\n    hosting: a.txt\n    vpn: b.txt\n    proxy: c.txt\n    deny: d.txt\n    allow: e.txt\n    partners: f.txt\nroutes:\n  - {{ name: r, path: /r, policy: p }}\npolicies:\n  p:\n{}",
+        policy_yaml
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    );
+    config::parse(&text, Path::new("/tmp/gw.yaml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+// list bits in the order of the config above
+const HOSTING: u64 = 1;
+const VPN: u64 = 2;
+const PROXY: u64 = 4;
+const DENY: u64 = 8;
+const ALLOW: u64 = 16;
+const PARTNERS: u64 = 32;
+
+fn facts() -> Facts {
+    Facts::new("192.0.2.1".parse::<IpAddr>().unwrap())
+}
+
+fn run(c: &Config, f: &Facts) -> decide::Decision {
+    decide::decide(f, &c.policies[0], &c.intel, LimitOutcome::default())
+}
+
+fn reasons(c: &Config, d: &decide::Decision) -> String {
+    d.reasons.render(&c.intel)
+}
+
+#[test]
+fn no_signals_is_allow_zero() {
+    let c = cfg("{}");
+    let d = run(&c, &facts());
+    assert_eq!(
+        (d.score, d.action, d.verdict),
+        (0, Action::Allow, Verdict::Forward)
+    );
+    assert!(d.reasons.is_empty());
+    assert_eq!(d.network, Network::Unknown);
+}
+
+#[test]
+fn each_signal_alone_with_default_weights() {
+    let c = cfg("{}");
+    let anon = |f: fn(&mut AnonFlags)| {
+        let mut x = facts();
+        f(&mut x.anon);
+        x
+    };
+    let with = |m: fn(&mut Facts)| {
+        let mut x = facts();
+        m(&mut x);
+        x
+    };
+    let cases: Vec<(Facts, &str, u32, Action, Network)> = vec![
+        (
+            with(|f| f.tor_list = true),
+            "tor",
+            100,
+            Action::Block,
+            Network::Tor,
+        ),
+        (
+            anon(|a| a.tor_exit = true),
+            "tor",
+            100,
+            Action::Block,
+            Network::Tor,
+        ),
+        (
+            anon(|a| a.vpn = true),
+            "vpn",
+            30,
+            Action::Verify,
+            Network::Vpn,
+        ),
+        (
+            with(|f| f.lists = VPN),
+            "vpn",
+            30,
+            Action::Verify,
+            Network::Vpn,
+        ),
+        (
+            anon(|a| a.public_proxy = true),
+            "proxy",
+            50,
+            Action::Verify,
+            Network::Proxy,
+        ),
+        (
+            with(|f| f.lists = PROXY),
+            "proxy",
+            50,
+            Action::Verify,
+            Network::Proxy,
+        ),
+        (
+            anon(|a| a.residential_proxy = true),
+            "residential_proxy",
+            40,
+            Action::Verify,
+            Network::ResidentialProxy,
+        ),
+        (
+            anon(|a| a.hosting = true),
+            "hosting",
+            60,
+            Action::Verify,
+            Network::Hosting,
+        ),
+        (
+            with(|f| f.lists = HOSTING),
+            "hosting",
+            60,
+            Action::Verify,
+            Network::Hosting,
+        ),
+        (
+            with(|f| f.hosting_asn = true),
+            "hosting",
+            60,
+            Action::Verify,
+            Network::Hosting,
+        ),
+        (
+            with(|f| f.hosting_org = true),
+            "hosting",
+            60,
+            Action::Verify,
+            Network::Hosting,
+        ),
+        (
+            with(|f| f.lists = DENY),
+            "list:deny",
+            100,
+            Action::Block,
+            Network::Unknown,
+        ),
+        (
+            with(|f| f.lists = PARTNERS),
+            "list:partners",
+            0,
+            Action::Allow,
+            Network::Unknown,
+        ),
+        (
+            with(|f| f.lookup_errors = 1),
+            "lookup_error",
+            0,
+            Action::Allow,
+            Network::Unknown,
+        ),
+    ];
+    for (f, r, score, action, net) in cases {
+        let d = run(&c, &f);
+        assert_eq!(reasons(&c, &d), r, "{f:?}");
+        assert_eq!(d.score, score, "{r}");
+        assert_eq!(d.action, action, "{r}");
+        assert_eq!(d.network, net, "{r}");
+    }
+    // is_anonymous alone is not a signal: it only summarises the others
+    let d = run(&c, &anon(|a| a.anonymous = true));
+    assert!(d.reasons.is_empty());
+}
+
+#[test]
+fn reasons_follow_the_contract_order_and_the_score_is_capped() {
+    // shadow mode: a blocked request is forwarded, so the limiters are asked too
+    let c = cfg("mode: shadow");
+    let mut f = facts();
+    f.tor_list = true;
+    f.anon = AnonFlags {
+        anonymous: true,
+        vpn: true,
+        hosting: true,
+        public_proxy: true,
+        residential_proxy: true,
+        tor_exit: true,
+    };
+    f.lists = DENY | PARTNERS;
+    f.lookup_errors = 2;
+    let d = decide::decide(
+        &f,
+        &c.policies[0],
+        &c.intel,
+        LimitOutcome {
+            ip: true,
+            subnet: true,
+            asn: true,
+            retry_after: Some(Duration::from_secs(3)),
+        },
+    );
+    assert_eq!(
+        reasons(&c, &d),
+        "tor,vpn,proxy,residential_proxy,hosting,list:deny,list:partners,rate_ip,rate_subnet,rate_asn,lookup_error"
+    );
+    assert_eq!(d.score, 100);
+    assert_eq!(d.network, Network::Tor);
+    let names: Vec<String> = d
+        .reasons
+        .names(&c.intel)
+        .into_iter()
+        .map(|s| s.into_owned())
+        .collect();
+    assert_eq!(names.join(","), reasons(&c, &d));
+}
+
+#[test]
+fn thresholds_are_inclusive() {
+    let c =
+        cfg("weights: { vpn: 29, proxy: 30, hosting: 70 }\nthresholds: { verify: 30, block: 70 }");
+    let mut f = facts();
+    f.anon.vpn = true;
+    assert_eq!(run(&c, &f).action, Action::Allow);
+    f.anon.vpn = false;
+    f.anon.public_proxy = true;
+    assert_eq!(run(&c, &f).action, Action::Verify);
+    f.anon.public_proxy = false;
+    f.anon.hosting = true;
+    assert_eq!(run(&c, &f).action, Action::Block);
+}
+
+#[test]
+fn weights_add_up() {
+    let c = cfg("weights: { vpn: 25, hosting: 20, list:partners: 5 }");
+    let mut f = facts();
+    f.anon.vpn = true;
+    f.lists = HOSTING | PARTNERS;
+    let d = run(&c, &f);
+    assert_eq!(d.score, 50);
+    assert_eq!(d.action, Action::Verify);
+    // a policy that lists weights replaces the defaults as a whole: tor is now 0
+    f.tor_list = true;
+    let d = run(&c, &f);
+    assert_eq!(d.score, 50);
+    assert!(
+        d.reasons.has(Signal::Tor),
+        "signals are reported even at weight 0"
+    );
+}
+
+#[test]
+fn countries_deny_and_allow() {
+    let c = cfg("countries: { deny: [RU, KP] }");
+    let mut f = facts();
+    f.country = Some(*b"RU");
+    assert_eq!(run(&c, &f).action, Action::Block);
+    f.country = Some(*b"SE");
+    assert_eq!(run(&c, &f).action, Action::Allow);
+    f.country = None;
+    assert_eq!(run(&c, &f).action, Action::Allow);
+
+    let c = cfg("countries: { allow: [se, no] }");
+    f.country = Some(*b"SE");
+    assert_eq!(run(&c, &f).action, Action::Allow);
+    f.country = Some(*b"DE");
+    let d = run(&c, &f);
+    assert_eq!(reasons(&c, &d), "country_denied");
+    assert_eq!(d.action, Action::Block);
+    // unknown country: not denied (a missing answer is not evidence)
+    f.country = None;
+    assert_eq!(run(&c, &f).action, Action::Allow);
+}
+
+#[test]
+fn allow_list_skips_everything() {
+    let c = cfg("{}");
+    let mut f = facts();
+    f.tor_list = true;
+    f.lists = ALLOW | DENY;
+    let d = decide::decide(
+        &f,
+        &c.policies[0],
+        &c.intel,
+        LimitOutcome {
+            ip: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        (d.score, d.action, d.verdict),
+        (0, Action::Allow, Verdict::Forward)
+    );
+    assert_eq!(reasons(&c, &d), "list:allow");
+    assert!(d.allow_listed && !d.limited && !d.needs_limits());
+}
+
+#[test]
+fn lookup_errors_fail_open_or_closed() {
+    let mut f = facts();
+    f.lookup_errors = 4;
+    let open = cfg("on_lookup_error: allow");
+    assert_eq!(run(&open, &f).action, Action::Allow);
+    let closed = cfg("on_lookup_error: block");
+    let d = run(&closed, &f);
+    assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Block));
+    assert_eq!(reasons(&closed, &d), "lookup_error");
+    let weighted = cfg("weights: { lookup_error: 40 }");
+    assert_eq!(run(&weighted, &f).action, Action::Verify);
+}
+
+#[test]
+fn enforce_shadow_and_shadow_ban_verdicts() {
+    let mut f = facts();
+    f.tor_list = true;
+    let c = cfg("mode: enforce");
+    assert_eq!(run(&c, &f).verdict, Verdict::Block);
+    let c = cfg("mode: shadow");
+    let d = run(&c, &f);
+    assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Forward));
+    let c = cfg("on_block: { shadow: true }");
+    let d = run(&c, &f);
+    assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Forward));
+    // verify is always forwarded
+    f.tor_list = false;
+    f.anon.vpn = true;
+    assert_eq!(run(&cfg("{}"), &f).verdict, Verdict::Forward);
+}
+
+#[test]
+fn limits_add_reasons_and_answer_with_on_limit() {
+    let c = cfg("{}");
+    let f = facts();
+    let lim = LimitOutcome {
+        ip: false,
+        subnet: true,
+        asn: false,
+        retry_after: Some(Duration::from_secs(7)),
+    };
+    let d = decide::decide(&f, &c.policies[0], &c.intel, lim);
+    assert_eq!(reasons(&c, &d), "rate_subnet");
+    assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Limit));
+    assert_eq!(d.retry_after, Some(Duration::from_secs(7)));
+    assert!(d.limited);
+    // shadow: reported, forwarded
+    let c = cfg("mode: shadow");
+    let d = decide::decide(&f, &c.policies[0], &c.intel, lim);
+    assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Forward));
+    assert_eq!(reasons(&c, &d), "rate_subnet");
+}
+
+#[test]
+fn a_request_blocked_for_its_score_does_not_ask_the_limiters() {
+    let c = cfg("{}");
+    let mut f = facts();
+    f.tor_list = true;
+    let a = decide::assess(&f, &c.policies[0], &c.intel);
+    assert!(!a.needs_limits());
+    // even if a limiter answer were folded in, the block stays a block, not a 429
+    let d = decide::apply_limits(
+        a,
+        LimitOutcome {
+            ip: true,
+            ..Default::default()
+        },
+        &c.policies[0],
+    );
+    assert_eq!(d.verdict, Verdict::Block);
+    assert!(!d.reasons.has(Signal::RateIp));
+}
+
+#[test]
+fn mobile_and_residential_are_facts_not_risk() {
+    let c = cfg("{}");
+    let mut f = facts();
+    f.connection = Some(ConnectionType::Cellular);
+    let d = run(&c, &f);
+    assert_eq!((d.score, d.network), (0, Network::Mobile));
+    f.connection = None;
+    f.mobile_asn = true;
+    assert_eq!(run(&c, &f).network, Network::Mobile);
+    f.mobile_asn = false;
+    for ct in [
+        ConnectionType::CableDsl,
+        ConnectionType::Dialup,
+        ConnectionType::Satellite,
+    ] {
+        f.connection = Some(ct);
+        assert_eq!(run(&c, &f).network, Network::Residential);
+    }
+    f.connection = Some(ConnectionType::Corporate);
+    assert_eq!(run(&c, &f).network, Network::Unknown);
+    // a VPN on a mobile connection is reported as the VPN
+    f.connection = Some(ConnectionType::Cellular);
+    f.anon.vpn = true;
+    assert_eq!(run(&c, &f).network, Network::Vpn);
+}
+
+#[test]
+fn every_combination_of_fixed_signals_scores_their_capped_sum() {
+    let c = cfg("weights: { tor: 41, vpn: 3, proxy: 5, residential_proxy: 7, hosting: 11, country_denied: 13, lookup_error: 17 }\ncountries: { deny: [XX] }");
+    let weights = [41u32, 3, 5, 7, 11, 13, 17];
+    for mask in 0u32..(1 << 7) {
+        let mut f = facts();
+        f.tor_list = mask & 1 != 0;
+        f.anon.vpn = mask & 2 != 0;
+        f.anon.public_proxy = mask & 4 != 0;
+        f.anon.residential_proxy = mask & 8 != 0;
+        f.anon.hosting = mask & 16 != 0;
+        f.country = (mask & 32 != 0).then_some(*b"XX");
+        f.lookup_errors = u8::from(mask & 64 != 0);
+        let want: u32 = (0..7)
+            .filter(|i| mask & (1 << i) != 0)
+            .map(|i| weights[i])
+            .sum::<u32>()
+            .min(100);
+        let d = run(&c, &f);
+        assert_eq!(d.score, want, "mask {mask:07b}");
+        let want_action = if want >= 70 {
+            Action::Block
+        } else if want >= 30 {
+            Action::Verify
+        } else {
+            Action::Allow
+        };
+        assert_eq!(d.action, want_action, "mask {mask:07b}");
+        assert_eq!(
+            d.reasons.fixed.count_ones(),
+            mask.count_ones(),
+            "mask {mask:07b}"
+        );
+    }
+}
