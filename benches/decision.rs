@@ -28,7 +28,14 @@ fn benches(c: &mut Criterion) {
     for (name, ip) in clients {
         let facts = snap.intel.enrich(ip, &cfg.intel);
         c.bench_function(&format!("decide/{name}"), |b| {
-            b.iter(|| decide::decide(black_box(&facts), policy, &cfg.intel, LimitOutcome::default()))
+            b.iter(|| {
+                decide::decide(
+                    black_box(&facts),
+                    policy,
+                    &cfg.intel,
+                    LimitOutcome::default(),
+                )
+            })
         });
         c.bench_function(&format!("enrich/{name}"), |b| {
             b.iter(|| snap.intel.enrich(black_box(ip), &cfg.intel))
@@ -36,7 +43,10 @@ fn benches(c: &mut Criterion) {
     }
 
     let mut hdrs = http::HeaderMap::new();
-    hdrs.insert("x-forwarded-for", "89.160.20.112, 10.0.0.1".parse().unwrap());
+    hdrs.insert(
+        "x-forwarded-for",
+        "89.160.20.112, 10.0.0.1".parse().unwrap(),
+    );
     let peer: IpAddr = "127.0.0.1".parse().unwrap();
     c.bench_function("client_ip/xff", |b| {
         b.iter(|| riskgate::client_ip::resolve(black_box(peer), &hdrs, &cfg.client_ip))

@@ -12,6 +12,7 @@ pub mod echo;
 pub mod explain;
 pub mod headers;
 pub mod intel;
+pub mod limits;
 pub mod log;
 pub mod proxy;
 pub mod routes;

@@ -12,7 +12,7 @@ use pingora::prelude::*;
 use pingora::upstreams::peer::HttpPeer;
 
 use crate::config::{OnBlock, Response};
-use crate::decide::{self, Decision, LimitOutcome, Verdict};
+use crate::decide::{self, Decision, Verdict};
 use crate::intel::{Facts, Snapshot};
 use crate::{client_ip, headers, routes};
 
@@ -90,12 +90,13 @@ impl ProxyHttp for Gateway {
         let peer = peer_ip(session).unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let ip = client_ip::resolve(peer, &session.req_header().headers, &cfg.client_ip);
         let facts = snap.intel.enrich(ip, &cfg.intel);
-        let policy = &cfg.policies[cfg.routes[route].policy];
-        let decision = decide::apply_limits(
-            decide::assess(&facts, policy, &cfg.intel),
-            LimitOutcome::default(),
-            policy,
-        );
+        let pi = cfg.routes[route].policy;
+        let policy = &cfg.policies[pi];
+        let mut decision = decide::assess(&facts, policy, &cfg.intel);
+        if decision.needs_limits() && !policy.limits.is_empty() {
+            let outcome = snap.limiters.check(pi, policy, &facts);
+            decision = decide::apply_limits(decision, outcome, policy);
+        }
         let verdict = decision.verdict;
         let retry = decision.retry_after;
         ctx.matched = Some(Matched {

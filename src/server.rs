@@ -54,7 +54,21 @@ pub fn build(snapshot: Snapshot) -> Result<(Server, SharedSnapshot), StartError>
         proxy.add_tcp(&addr.to_string());
     }
     server.add_service(proxy);
+    spawn_sweeper(state.clone());
     Ok((server, state))
+}
+
+/// Drop idle limiter keys every 10 s, off the request path.
+fn spawn_sweeper(state: SharedSnapshot) {
+    let _ = std::thread::Builder::new()
+        .name("limiter-sweep".into())
+        .spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            let dropped = state.load().limiters.sweep();
+            if dropped > 0 {
+                tracing::debug!(dropped, "idle limiter keys dropped");
+            }
+        });
 }
 
 /// Run until a signal stops the process.

@@ -285,6 +285,14 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         None => 1,
     };
 
+    let limiter_max_keys = match cx.get("limiter_max_keys", raw.limiter_max_keys) {
+        Some(n) if n < 1000 => {
+            cx.err("limiter_max_keys", "must be at least 1000");
+            1_000_000
+        }
+        Some(n) => n,
+        None => 1_000_000,
+    };
     let log = compile_log(cx, raw.log);
     let client_ip = compile_client_ip(cx, raw.client_ip);
     let intel = compile_intel(cx, raw.intel);
@@ -341,6 +349,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         }),
         admin,
         threads,
+        limiter_max_keys,
         log,
         client_ip,
         intel,
@@ -964,7 +973,7 @@ fn compile_policy(
                 continue;
             }
         };
-        cx.unknown(&lkey, &l.unknown, &["key", "rate", "burst"]);
+        cx.unknown(&lkey, &l.unknown, &["key", "rate", "burst", "unknown_asn"]);
         let lk = match cx.get(&join(&lkey, "key"), l.key).as_deref() {
             Some("ip") => Some(LimitKey::Ip),
             Some("subnet") => Some(LimitKey::Subnet),
@@ -995,12 +1004,30 @@ fn compile_policy(
             }
         };
         let burst = cx.get(&join(&lkey, "burst"), l.burst);
+        let unknown_asn = match cx
+            .get(&join(&lkey, "unknown_asn"), l.unknown_asn)
+            .as_deref()
+        {
+            None | Some("skip") => UnknownAsn::Skip,
+            Some("shared") => UnknownAsn::Shared,
+            Some(o) => {
+                cx.err(
+                    &join(&lkey, "unknown_asn"),
+                    format!("`{o}` is not allowed; use skip or shared"),
+                );
+                UnknownAsn::Skip
+            }
+        };
+        if l_has_unknown_asn_for_non_asn(&lk, unknown_asn) {
+            cx.err(&join(&lkey, "unknown_asn"), "only applies to key: asn");
+        }
         if burst == Some(0) {
             cx.err(&join(&lkey, "burst"), "must be at least 1");
         }
         if let (Some(key), Some((count, per))) = (lk, rate) {
             limits.push(LimitSpec {
                 key,
+                unknown_asn,
                 count,
                 per,
                 burst: burst.filter(|b| *b > 0).unwrap_or(count),
@@ -1080,6 +1107,10 @@ fn compile_policy(
         on_block,
         on_limit,
     }
+}
+
+fn l_has_unknown_asn_for_non_asn(key: &Option<LimitKey>, u: UnknownAsn) -> bool {
+    u == UnknownAsn::Shared && matches!(key, Some(LimitKey::Ip | LimitKey::Subnet))
 }
 
 fn compile_response(

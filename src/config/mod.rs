@@ -312,9 +312,19 @@ impl LimitKey {
     }
 }
 
+/// What an `asn` limit does with a client whose ASN is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownAsn {
+    /// not limited by ASN (the default: no ASN data must not put everyone in one bucket)
+    Skip,
+    /// all unknown-ASN clients of the policy share one bucket
+    Shared,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitSpec {
     pub key: LimitKey,
+    pub unknown_asn: UnknownAsn,
     /// `count` requests per `per`
     pub count: u32,
     pub per: Duration,
@@ -373,6 +383,8 @@ pub struct Config {
     pub admin: SocketAddr,
     /// worker threads of the proxy service
     pub threads: usize,
+    /// the most keys one limiter holds
+    pub limiter_max_keys: usize,
     pub log: LogConfig,
     pub client_ip: ClientIpConfig,
     pub intel: IntelConfig,

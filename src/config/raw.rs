@@ -52,6 +52,7 @@ pub struct RawConfig {
     pub upstream_tls: Opt<bool>,
     pub admin: Opt<String>,
     pub threads: Opt<usize>,
+    pub limiter_max_keys: Opt<usize>,
     pub log: Opt<RawLog>,
     pub client_ip: Opt<RawClientIp>,
     pub intel: Opt<RawIntel>,
@@ -175,6 +176,7 @@ pub struct RawLimit {
     pub key: Opt<String>,
     pub rate: Opt<String>,
     pub burst: Opt<u32>,
+    pub unknown_asn: Opt<String>,
     #[serde(flatten)]
     pub unknown: Mapping,
 }

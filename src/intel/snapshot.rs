@@ -10,6 +10,7 @@ use super::mmdb::{Mmdb, MmdbKind};
 use super::tor::TorSet;
 use super::{canonical, source_bit, Facts, IntelError};
 use crate::config::{Config, IntelConfig, Source};
+use crate::limits::Limiters;
 
 /// Every loaded data source. Each piece is an `Arc` so a reload of one source
 /// builds a new `Intel` that shares the others.
@@ -166,19 +167,32 @@ impl Intel {
     }
 }
 
-/// A config and the intel loaded for it: what one request is decided with.
-#[derive(Debug, Clone)]
+/// A config, the intel loaded for it and its rate limiters: what one request is
+/// decided with.
+#[derive(Clone)]
 pub struct Snapshot {
     pub config: Arc<Config>,
     pub intel: Arc<Intel>,
+    pub limiters: Arc<Limiters>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("config", &self.config.file)
+            .field("intel", &self.intel)
+            .finish()
+    }
 }
 
 impl Snapshot {
     pub fn load(config: Config) -> Result<Snapshot, Vec<IntelError>> {
         let intel = Intel::load(&config.intel)?;
+        let limiters = Limiters::new(&config);
         Ok(Snapshot {
             config: Arc::new(config),
             intel: Arc::new(intel),
+            limiters: Arc::new(limiters),
         })
     }
 }

@@ -1,0 +1,482 @@
+//! Keyed rate limits per policy — by client IP, by subnet (/24, /48) and by ASN —
+//! with governor's GCRA and a state store of bounded size.
+//!
+//! Memory is bounded per limiter by `max_keys`: a full shard first drops keys whose
+//! bucket is already full again (they carry no information: a fresh key behaves the
+//! same), then the key closest to full. An attacker with a million fresh IPs therefore
+//! costs at most `max_keys` entries, and the subnet and ASN limits still catch it.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock, Reference};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::StateStore;
+use governor::{Quota, RateLimiter};
+
+use crate::config::{Config, LimitKey, LimitSpec, Policy, UnknownAsn};
+use crate::decide::LimitOutcome;
+use crate::intel::Facts;
+
+const SHARDS: usize = 64;
+
+/// A sharded map from key to GCRA state ("theoretical arrival time"), bounded in size.
+pub struct BoundedStore<C: Clock> {
+    shards: Vec<Mutex<HashMap<u128, u64>>>,
+    hasher: RandomState,
+    per_shard: usize,
+    clock: C,
+    start: C::Instant,
+}
+
+impl<C: Clock> BoundedStore<C> {
+    fn new(max_keys: usize, clock: C) -> Self {
+        let start = clock.now();
+        BoundedStore {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            per_shard: max_keys.div_ceil(SHARDS).max(1),
+            clock,
+            start,
+        }
+    }
+
+    fn shard(&self, key: &u128) -> &Mutex<HashMap<u128, u64>> {
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
+    }
+
+    /// Now, as governor measures it (relative to the limiter's start).
+    fn now_rel(&self) -> u64 {
+        self.clock.now().duration_since(self.start).as_u64()
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap().len()).sum()
+    }
+
+    /// Drop every key whose bucket is full again.
+    fn sweep(&self) -> usize {
+        let now = self.now_rel();
+        let mut dropped = 0;
+        for s in &self.shards {
+            let mut m = s.lock().unwrap();
+            let before = m.len();
+            m.retain(|_, tat| *tat > now);
+            dropped += before - m.len();
+            if m.capacity() > 4 * m.len().max(16) {
+                m.shrink_to_fit();
+            }
+        }
+        dropped
+    }
+}
+
+fn make_room(m: &mut HashMap<u128, u64>, now: u64) {
+    let before = m.len();
+    m.retain(|_, tat| *tat > now);
+    if m.len() < before {
+        return;
+    }
+    // Every key is active: drop the one nearest to a full bucket, from a sample.
+    if let Some(k) = m
+        .iter()
+        .take(32)
+        .min_by_key(|(_, tat)| **tat)
+        .map(|(k, _)| *k)
+    {
+        m.remove(&k);
+    }
+}
+
+/// The store as the limiter holds it; the slot keeps another handle to count and sweep.
+pub struct SharedStore<C: Clock>(Arc<BoundedStore<C>>);
+
+impl<C: Clock> StateStore for SharedStore<C> {
+    type Key = u128;
+
+    fn measure_and_replace<T, F, E>(&self, key: &u128, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        self.0.measure_and_replace(key, f)
+    }
+}
+
+impl<C: Clock> BoundedStore<C> {
+    fn measure_and_replace<T, F, E>(&self, key: &u128, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        let mut m = self.shard(key).lock().unwrap();
+        let prev = m.get(key).copied();
+        let (out, next) = f(prev.map(Nanos::from))?;
+        if prev.is_none() && m.len() >= self.per_shard {
+            make_room(&mut m, self.now_rel());
+        }
+        m.insert(*key, next.as_u64());
+        Ok(out)
+    }
+}
+
+type Limiter<C> = RateLimiter<u128, SharedStore<C>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+fn quota(spec: &LimitSpec, mult: u32) -> Quota {
+    let count = spec.count.saturating_mul(mult).max(1);
+    let burst = NonZeroU32::new(spec.burst.saturating_mul(mult).max(1)).expect("burst ≥ 1");
+    let period = (spec.per / count).max(Duration::from_nanos(1));
+    Quota::with_period(period)
+        .expect("non-zero period")
+        .allow_burst(burst)
+}
+
+struct Slot<C: Clock> {
+    spec: LimitSpec,
+    normal: (Limiter<C>, Arc<BoundedStore<C>>),
+    /// for mobile clients, when the multiplier applies to this key
+    mobile: Option<(Limiter<C>, Arc<BoundedStore<C>>)>,
+    clock: C,
+}
+
+/// The limiters of every policy of one config, indexed like `Config::policies`.
+pub struct Limiters<C: Clock + Clone = DefaultClock> {
+    policies: Vec<Vec<Slot<C>>>,
+}
+
+/// The limiter key of `ip` for a `/prefix` subnet.
+pub fn subnet_key(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> u128 {
+    match ip {
+        IpAddr::V4(a) => {
+            let p = u32::from(v4_prefix.min(32));
+            let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+            u128::from(a.to_ipv6_mapped()) & !u128::from(u32::MAX) | u128::from(u32::from(a) & mask)
+        }
+        IpAddr::V6(a) => {
+            let p = u32::from(v6_prefix.min(128));
+            let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+            u128::from(a) & mask
+        }
+    }
+}
+
+fn ip_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+impl Limiters<DefaultClock> {
+    pub fn new(cfg: &Config) -> Self {
+        Self::with_clock(cfg, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> Limiters<C> {
+    pub fn with_clock(cfg: &Config, clock: C) -> Self {
+        let policies = cfg
+            .policies
+            .iter()
+            .map(|p| {
+                p.limits
+                    .iter()
+                    .map(|spec| {
+                        let make = |mult| {
+                            let store =
+                                Arc::new(BoundedStore::new(cfg.limiter_max_keys, clock.clone()));
+                            let lim = RateLimiter::new(
+                                quota(spec, mult),
+                                SharedStore(store.clone()),
+                                clock.clone(),
+                            );
+                            (lim, store)
+                        };
+                        let relaxable = spec.key != LimitKey::Asn && p.mobile_multiplier > 1;
+                        Slot {
+                            spec: spec.clone(),
+                            normal: make(1),
+                            mobile: relaxable.then(|| make(p.mobile_multiplier)),
+                            clock: clock.clone(),
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Limiters { policies }
+    }
+
+    /// Take one token from every limit of the policy; report the exhausted ones and
+    /// how long until the last of them has a token again.
+    pub fn check(&self, policy_index: usize, policy: &Policy, facts: &Facts) -> LimitOutcome {
+        let mut out = LimitOutcome::default();
+        let Some(slots) = self.policies.get(policy_index) else {
+            return out;
+        };
+        let mobile = facts.is_mobile();
+        for s in slots {
+            let key = match s.spec.key {
+                LimitKey::Ip => ip_key(facts.ip),
+                LimitKey::Subnet => subnet_key(facts.ip, policy.subnet_v4, policy.subnet_v6),
+                LimitKey::Asn => match (facts.asn, s.spec.unknown_asn) {
+                    (Some(a), _) => u128::from(a),
+                    (None, UnknownAsn::Shared) => u128::MAX,
+                    (None, UnknownAsn::Skip) => continue,
+                },
+            };
+            let lim = match (&s.mobile, mobile) {
+                (Some(m), true) => &m.0,
+                _ => &s.normal.0,
+            };
+            if let Err(not_until) = lim.check_key(&key) {
+                let wait = not_until.wait_time_from(s.clock.now());
+                match s.spec.key {
+                    LimitKey::Ip => out.ip = true,
+                    LimitKey::Subnet => out.subnet = true,
+                    LimitKey::Asn => out.asn = true,
+                }
+                out.retry_after = Some(out.retry_after.map_or(wait, |w| w.max(wait)));
+            }
+        }
+        out
+    }
+
+    /// Keys held, by key kind (ip, subnet, asn), over every policy.
+    pub fn keys(&self) -> [(LimitKey, usize); 3] {
+        let mut n = [(LimitKey::Ip, 0), (LimitKey::Subnet, 0), (LimitKey::Asn, 0)];
+        for s in self.policies.iter().flatten() {
+            let held = s.normal.1.len() + s.mobile.as_ref().map_or(0, |m| m.1.len());
+            n[s.spec.key as usize].1 += held;
+        }
+        n
+    }
+
+    /// Drop idle keys everywhere; returns how many.
+    pub fn sweep(&self) -> usize {
+        self.policies
+            .iter()
+            .flatten()
+            .map(|s| s.normal.1.sweep() + s.mobile.as_ref().map_or(0, |m| m.1.sweep()))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intel::ConnectionType;
+    use governor::clock::FakeRelativeClock;
+    use std::path::Path;
+
+    fn cfg(policy: &str, extra: &str) -> Config {
+        let text = format!(
+            "upstream: 127.0.0.1:3000\n{extra}routes:\n  - {{ name: r, path: /r, policy: p }}\npolicies:\n  p:\n{}",
+            policy.lines().map(|l| format!("    {l}\n")).collect::<String>()
+        );
+        crate::config::parse(&text, Path::new("/tmp/gw.yaml")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn facts(ip: &str) -> Facts {
+        Facts::new(ip.parse().unwrap())
+    }
+
+    struct T {
+        cfg: Config,
+        lim: Limiters<FakeRelativeClock>,
+        clock: FakeRelativeClock,
+    }
+
+    impl T {
+        fn new(policy: &str) -> T {
+            Self::with(policy, "")
+        }
+        fn with(policy: &str, extra: &str) -> T {
+            let cfg = cfg(policy, extra);
+            let clock = FakeRelativeClock::default();
+            let lim = Limiters::with_clock(&cfg, clock.clone());
+            T { cfg, lim, clock }
+        }
+        fn hit(&self, f: &Facts) -> LimitOutcome {
+            self.lim.check(0, &self.cfg.policies[0], f)
+        }
+        /// How many requests in a row pass.
+        fn passes(&self, f: &Facts) -> usize {
+            (0..10_000).take_while(|_| !self.hit(f).any()).count()
+        }
+    }
+
+    #[test]
+    fn ip_limit_burst_then_refill() {
+        let t = T::new("limits: [{ key: ip, rate: 5/min }]");
+        let a = facts("192.0.2.1");
+        assert_eq!(t.passes(&a), 5, "burst defaults to the count");
+        let o = t.hit(&a);
+        assert!(o.ip && !o.subnet && !o.asn);
+        // one token every 12 s
+        let ra = o.retry_after.unwrap();
+        assert!(
+            ra > Duration::from_secs(11) && ra <= Duration::from_secs(12),
+            "{ra:?}"
+        );
+        t.clock.advance(Duration::from_secs(6));
+        let ra = t.hit(&a).retry_after.unwrap();
+        assert!(
+            ra > Duration::from_secs(5) && ra <= Duration::from_secs(6),
+            "{ra:?}"
+        );
+        t.clock.advance(Duration::from_secs(6));
+        assert!(!t.hit(&a).any(), "a token is back after 12 s");
+        assert!(t.hit(&a).any());
+        // another IP is untouched
+        assert_eq!(t.passes(&facts("192.0.2.2")), 5);
+        // a full minute refills the whole burst
+        t.clock.advance(Duration::from_secs(60));
+        assert_eq!(t.passes(&a), 5);
+    }
+
+    #[test]
+    fn explicit_burst() {
+        let t = T::new("limits: [{ key: ip, rate: 1/s, burst: 3 }]");
+        let a = facts("192.0.2.1");
+        assert_eq!(t.passes(&a), 3);
+        t.clock.advance(Duration::from_secs(1));
+        assert_eq!(t.passes(&a), 1);
+    }
+
+    #[test]
+    fn subnet_limits_group_v4_24_and_v6_48() {
+        let t = T::new("limits: [{ key: subnet, rate: 20/hour }]");
+        for i in 1..=20 {
+            assert!(!t.hit(&facts(&format!("198.51.100.{i}"))).any(), "{i}");
+        }
+        let o = t.hit(&facts("198.51.100.21"));
+        assert!(o.subnet && !o.ip);
+        assert!(
+            !t.hit(&facts("198.51.101.1")).any(),
+            "the neighbouring /24 is untouched"
+        );
+        // IPv6: one /48, rotating through /64s does not help
+        for i in 0..20 {
+            assert!(!t.hit(&facts(&format!("2001:db8:1:{i:x}::1"))).any(), "{i}");
+        }
+        assert!(t.hit(&facts("2001:db8:1:ffff::9")).subnet);
+        assert!(!t.hit(&facts("2001:db8:2::1")).any());
+    }
+
+    #[test]
+    fn subnet_prefix_is_configurable() {
+        let t =
+            T::new("subnet_prefix: { v4: 16, v6: 32 }\nlimits: [{ key: subnet, rate: 2/hour }]");
+        assert!(!t.hit(&facts("10.1.0.1")).any());
+        assert!(!t.hit(&facts("10.1.200.1")).any());
+        assert!(t.hit(&facts("10.1.255.255")).subnet);
+        assert!(!t.hit(&facts("10.2.0.1")).any());
+    }
+
+    #[test]
+    fn subnet_keys() {
+        let k = |s: &str| subnet_key(s.parse().unwrap(), 24, 48);
+        assert_eq!(k("192.0.2.1"), k("192.0.2.254"));
+        assert_ne!(k("192.0.2.1"), k("192.0.3.1"));
+        assert_eq!(k("2001:db8:1:2::1"), k("2001:db8:1:ffff::2"));
+        assert_ne!(k("2001:db8:1::1"), k("2001:db8:2::1"));
+        // an IPv4 /24 never collides with an IPv6 /48
+        assert_ne!(k("0.0.0.1"), k("::1"));
+    }
+
+    #[test]
+    fn asn_limit_and_unknown_asns() {
+        let t = T::new("limits: [{ key: asn, rate: 3/hour }]");
+        let mut f = facts("192.0.2.1");
+        f.asn = Some(64500);
+        let mut g = facts("203.0.113.9");
+        g.asn = Some(64500);
+        assert!(!t.hit(&f).any());
+        assert!(!t.hit(&g).any());
+        assert!(!t.hit(&f).any());
+        assert!(t.hit(&g).asn, "one ASN's many subnets share the ASN bucket");
+        // unknown ASN is skipped by default
+        let u = facts("198.51.100.1");
+        assert_eq!(t.passes(&u), 10_000);
+
+        let t = T::new("limits: [{ key: asn, rate: 3/hour, unknown_asn: shared }]");
+        assert_eq!(t.passes(&facts("198.51.100.1")), 3);
+        assert!(
+            t.hit(&facts("203.0.113.1")).asn,
+            "all unknown ASNs share one bucket"
+        );
+    }
+
+    #[test]
+    fn mobile_clients_get_the_multiplied_ip_and_subnet_limits() {
+        let t = T::with(
+            "mobile_multiplier: 10\nlimits: [{ key: ip, rate: 5/min }, { key: asn, rate: 1000/hour }]",
+            "intel:\n  mobile_asns: [64501]\n",
+        );
+        let mut cell = facts("192.0.2.1");
+        cell.connection = Some(ConnectionType::Cellular);
+        cell.asn = Some(64502);
+        assert_eq!(t.passes(&cell), 50);
+        let mut carrier = facts("192.0.2.2");
+        carrier.mobile_asn = true;
+        assert_eq!(t.passes(&carrier), 50);
+        let fixed = facts("192.0.2.3");
+        assert_eq!(t.passes(&fixed), 5);
+    }
+
+    #[test]
+    fn retry_after_is_the_longest_wait_of_the_exhausted_limits() {
+        let t = T::new("limits: [{ key: ip, rate: 1/min }, { key: subnet, rate: 1/hour }]");
+        let a = facts("192.0.2.1");
+        assert!(!t.hit(&a).any());
+        let o = t.hit(&a);
+        assert!(o.ip && o.subnet);
+        let ra = o.retry_after.unwrap();
+        assert!(
+            ra > Duration::from_secs(3500) && ra <= Duration::from_secs(3600),
+            "{ra:?}"
+        );
+    }
+
+    #[test]
+    fn memory_is_bounded_and_idle_keys_are_swept() {
+        let t = T::with(
+            "limits: [{ key: ip, rate: 5/min }]",
+            "limiter_max_keys: 6400\n",
+        );
+        for i in 0..100_000u32 {
+            let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+            t.hit(&Facts::new(IpAddr::V4(ip)));
+        }
+        let held = t.lim.keys()[0].1;
+        assert!(held <= 6400, "{held} keys held");
+        assert!(held > 3000, "{held}: the bound is used, not emptied");
+        // a minute later every bucket is full again: a sweep drops them all
+        t.clock.advance(Duration::from_secs(61));
+        t.lim.sweep();
+        assert_eq!(t.lim.keys()[0].1, 0);
+    }
+
+    #[test]
+    fn an_exhausted_key_survives_a_flood_of_fresh_ones() {
+        let t = T::with(
+            "limits: [{ key: ip, rate: 5/hour }]",
+            "limiter_max_keys: 6400\n",
+        );
+        let victim = facts("192.0.2.1");
+        assert_eq!(t.passes(&victim), 5);
+        // the attacker rotates through 20,000 fresh addresses: eviction takes the keys
+        // nearest to a full bucket, never the exhausted one
+        for i in 0..20_000u32 {
+            t.hit(&Facts::new(IpAddr::V4(std::net::Ipv4Addr::from(
+                0x0a00_0000 + i,
+            ))));
+        }
+        assert!(t.lim.keys()[0].1 <= 6400);
+        assert!(t.hit(&victim).ip, "the exhausted key is still limited");
+    }
+}
