@@ -59,6 +59,25 @@ fn benches(c: &mut Criterion) {
         b.iter(|| riskgate::routes::find(&cfg.routes, &post, black_box("/products/123")))
     });
 
+    // the three limits of the shipped promo policy, on one client (mostly 429s after
+    // the burst) and on a rotating pool of 65,536 clients (mostly passes)
+    let lim = riskgate::limits::Limiters::new(cfg);
+    let f = snap
+        .intel
+        .enrich("89.160.20.112".parse().unwrap(), &cfg.intel);
+    c.bench_function("limits/one_client", |b| {
+        b.iter(|| lim.check(0, policy, black_box(&f)))
+    });
+    let mut i: u32 = 0;
+    c.bench_function("limits/rotating_clients", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let mut f = f;
+            f.ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 | (i & 0xffff)));
+            lim.check(0, policy, black_box(&f))
+        })
+    });
+
     // the whole matched-route path, minus the socket: client IP → route → enrich → decide → reasons
     c.bench_function("request/matched", |b| {
         b.iter(|| {

@@ -77,19 +77,26 @@ impl<C: Clock> BoundedStore<C> {
     }
 }
 
+/// Free at least one slot in a full shard, in constant time: among a sample of
+/// entries, drop every idle one (its bucket is full again: no information is lost);
+/// if none is idle, drop the one nearest to a full bucket.
 fn make_room(m: &mut HashMap<u128, u64>, now: u64) {
-    let before = m.len();
-    m.retain(|_, tat| *tat > now);
-    if m.len() < before {
-        return;
+    let mut idle = [0u128; 32];
+    let mut n_idle = 0;
+    let mut nearest: Option<(u128, u64)> = None;
+    for (k, tat) in m.iter().take(32) {
+        if *tat <= now {
+            idle[n_idle] = *k;
+            n_idle += 1;
+        } else if nearest.is_none_or(|(_, t)| *tat < t) {
+            nearest = Some((*k, *tat));
+        }
     }
-    // Every key is active: drop the one nearest to a full bucket, from a sample.
-    if let Some(k) = m
-        .iter()
-        .take(32)
-        .min_by_key(|(_, tat)| **tat)
-        .map(|(k, _)| *k)
-    {
+    if n_idle > 0 {
+        for k in &idle[..n_idle] {
+            m.remove(k);
+        }
+    } else if let Some((k, _)) = nearest {
         m.remove(&k);
     }
 }

@@ -1,0 +1,86 @@
+//! Resident memory of the limiters as distinct client IPs grow (a benchmark, not a
+//! test): `cargo bench --bench limiter_memory`. Prints a table for the README.
+//!
+//! Each row runs in a fresh child process, so the RSS of one row is not inflated by
+//! the allocator's memory from the previous one.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::time::Instant;
+
+use riskgate::intel::Facts;
+use riskgate::limits::Limiters;
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn row(ips: u32, max_keys: usize) {
+    let yaml = format!(
+        "upstream: 127.0.0.1:3000\nlimiter_max_keys: {max_keys}\nroutes:\n  - {{ name: r, path: /r, policy: p }}\npolicies:\n  p:\n    limits:\n      - {{ key: ip, rate: 5/min }}\n      - {{ key: subnet, rate: 20/hour }}\n      - {{ key: asn, rate: 500/hour }}\n"
+    );
+    let cfg = riskgate::config::parse(&yaml, Path::new("bench.yaml")).unwrap();
+    let before = rss_kib();
+    let lim = Limiters::new(&cfg);
+    let t0 = Instant::now();
+    for i in 0..ips {
+        // spread over the whole IPv4 space, as a residential-proxy pool would be
+        let ip = Ipv4Addr::from(i.wrapping_mul(2_654_435_761));
+        let mut f = Facts::new(IpAddr::V4(ip));
+        f.asn = Some(64_512 + (i % 1000));
+        let _ = lim.check(0, &cfg.policies[0], &f);
+    }
+    let per_req = t0.elapsed().as_nanos() as f64 / f64::from(ips);
+    let after = rss_kib();
+    let keys = lim.keys();
+    println!(
+        "| {:>9} | {:>10} | {:>9} | {:>9} | {:>7} | {:>8.1} MiB | {:>6.0} ns |",
+        ips,
+        max_keys,
+        keys[0].1,
+        keys[1].1,
+        keys[2].1,
+        (after.saturating_sub(before)) as f64 / 1024.0,
+        per_req
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(pos) = args.iter().position(|a| a == "--row") {
+        let ips: u32 = args[pos + 1].parse().unwrap();
+        let max: usize = args[pos + 2].parse().unwrap();
+        row(ips, max);
+        return;
+    }
+    // `cargo bench` passes --bench; `cargo test --benches` runs this as a quick check
+    let quick = !args.iter().any(|a| a == "--bench");
+    println!(
+        "| distinct IPs | max_keys | ip keys | subnet keys | asn keys | RSS growth | per request |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    let rows: &[(u32, usize)] = if quick {
+        &[(20_000, 1_000_000)]
+    } else {
+        &[
+            (1_000_000, 1_000_000),
+            (5_000_000, 1_000_000),
+            (1_000_000, 10_000_000),
+            (5_000_000, 10_000_000),
+        ]
+    };
+    for (ips, max) in rows {
+        let out = std::process::Command::new(&args[0])
+            .args(["--row", &ips.to_string(), &max.to_string()])
+            .output()
+            .expect("child row");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
