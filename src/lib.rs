@@ -4,6 +4,7 @@
 //! The request path (DESIGN.md): [`client_ip`] → strip ([`headers`]) → [`routes`] →
 //! enrich ([`intel`]) → score ([`decide`]) → act ([`proxy`]) → record ([`log`]).
 
+pub mod admin;
 pub mod client_ip;
 pub mod config;
 pub mod decide;
@@ -14,6 +15,8 @@ pub mod headers;
 pub mod intel;
 pub mod limits;
 pub mod log;
+pub mod metrics;
 pub mod proxy;
+pub mod reload;
 pub mod routes;
 pub mod server;

@@ -144,6 +144,8 @@ fn quota(spec: &LimitSpec, mult: u32) -> Quota {
 
 struct Slot<C: Clock> {
     spec: LimitSpec,
+    /// what else must be equal for a config reload to keep this slot's state
+    identity: (String, u32, u8, u8, usize),
     normal: (Limiter<C>, Arc<BoundedStore<C>>),
     /// for mobile clients, when the multiplier applies to this key
     mobile: Option<(Limiter<C>, Arc<BoundedStore<C>>)>,
@@ -152,7 +154,7 @@ struct Slot<C: Clock> {
 
 /// The limiters of every policy of one config, indexed like `Config::policies`.
 pub struct Limiters<C: Clock + Clone = DefaultClock> {
-    policies: Vec<Vec<Slot<C>>>,
+    policies: Vec<Vec<Arc<Slot<C>>>>,
 }
 
 /// The limiter key of `ip` for a `/prefix` subnet.
@@ -182,10 +184,22 @@ impl Limiters<DefaultClock> {
     pub fn new(cfg: &Config) -> Self {
         Self::with_clock(cfg, DefaultClock::default())
     }
+
+    pub fn rebuild(old: &Limiters, _old_cfg: &Config, new: &Config) -> Self {
+        Self::rebuild_with_clock(old, new, DefaultClock::default())
+    }
 }
 
 impl<C: Clock + Clone> Limiters<C> {
     pub fn with_clock(cfg: &Config, clock: C) -> Self {
+        Self::build(cfg, clock, |_, _| None)
+    }
+
+    fn build(
+        cfg: &Config,
+        clock: C,
+        reuse: impl Fn(&(String, u32, u8, u8, usize), &LimitSpec) -> Option<Arc<Slot<C>>>,
+    ) -> Self {
         let policies = cfg
             .policies
             .iter()
@@ -193,6 +207,16 @@ impl<C: Clock + Clone> Limiters<C> {
                 p.limits
                     .iter()
                     .map(|spec| {
+                        let identity = (
+                            p.name.clone(),
+                            p.mobile_multiplier,
+                            p.subnet_v4,
+                            p.subnet_v6,
+                            cfg.limiter_max_keys,
+                        );
+                        if let Some(slot) = reuse(&identity, spec) {
+                            return slot;
+                        }
                         let make = |mult| {
                             let store =
                                 Arc::new(BoundedStore::new(cfg.limiter_max_keys, clock.clone()));
@@ -204,17 +228,31 @@ impl<C: Clock + Clone> Limiters<C> {
                             (lim, store)
                         };
                         let relaxable = spec.key != LimitKey::Asn && p.mobile_multiplier > 1;
-                        Slot {
+                        Arc::new(Slot {
                             spec: spec.clone(),
+                            identity,
                             normal: make(1),
                             mobile: relaxable.then(|| make(p.mobile_multiplier)),
                             clock: clock.clone(),
-                        }
+                        })
                     })
                     .collect()
             })
             .collect();
         Limiters { policies }
+    }
+
+    /// Limiters for a reloaded config: a limit whose policy, spec, multiplier,
+    /// prefixes and key cap are unchanged keeps its state (an attacker cannot reset
+    /// their buckets by waiting for a config edit); any other starts empty.
+    pub fn rebuild_with_clock(old: &Limiters<C>, new: &Config, clock: C) -> Self {
+        Self::build(new, clock, |identity, spec| {
+            old.policies
+                .iter()
+                .flatten()
+                .find(|s| &s.identity == identity && &s.spec == spec)
+                .cloned()
+        })
     }
 
     /// Take one token from every limit of the policy; report the exhausted ones and

@@ -99,12 +99,19 @@ impl ProxyHttp for Gateway {
         }
         let verdict = decision.verdict;
         let retry = decision.retry_after;
+        let took = started.elapsed();
+        crate::metrics::METRICS
+            .decision_seconds
+            .observe(took.as_secs_f64());
+        if let Some(m) = snap.metrics.get(route) {
+            m.record(&decision);
+        }
         ctx.matched = Some(Matched {
             route,
             facts,
             decision,
             started,
-            decision_time: started.elapsed(),
+            decision_time: took,
         });
         let answered = match verdict {
             Verdict::Forward => false,

@@ -6,9 +6,11 @@ use arc_swap::ArcSwap;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 
+use crate::admin::AdminApp;
 use crate::config::{Config, ConfigError};
 use crate::intel::{IntelError, Snapshot};
 use crate::proxy::{Gateway, SharedSnapshot};
+use crate::reload::{ReloadService, Reloader};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -39,7 +41,8 @@ fn server_conf(cfg: &Config) -> ServerConf {
     }
 }
 
-/// Build the server with the proxy service on every `listen` address.
+/// Build the server: the proxy on every `listen` address, the admin endpoint, and
+/// the reload service.
 pub fn build(snapshot: Snapshot) -> Result<(Server, SharedSnapshot), StartError> {
     let cfg = snapshot.config.clone();
     let state: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
@@ -54,21 +57,22 @@ pub fn build(snapshot: Snapshot) -> Result<(Server, SharedSnapshot), StartError>
         proxy.add_tcp(&addr.to_string());
     }
     server.add_service(proxy);
-    spawn_sweeper(state.clone());
-    Ok((server, state))
-}
 
-/// Drop idle limiter keys every 10 s, off the request path.
-fn spawn_sweeper(state: SharedSnapshot) {
-    let _ = std::thread::Builder::new()
-        .name("limiter-sweep".into())
-        .spawn(move || loop {
-            std::thread::sleep(std::time::Duration::from_secs(10));
-            let dropped = state.load().limiters.sweep();
-            if dropped > 0 {
-                tracing::debug!(dropped, "idle limiter keys dropped");
-            }
-        });
+    let reloader = Reloader::new(state.clone(), cfg.file.clone());
+    server.add_service(pingora::services::background::background_service(
+        "reload",
+        ReloadService(reloader.clone()),
+    ));
+    let mut admin = pingora::services::listening::Service::new(
+        "admin".to_string(),
+        AdminApp {
+            state: state.clone(),
+            reloader,
+        },
+    );
+    admin.add_tcp(&cfg.admin.to_string());
+    server.add_service(admin);
+    Ok((server, state))
 }
 
 /// Run until a signal stops the process.

@@ -73,6 +73,17 @@ impl Ctx<'_> {
         }
     }
 
+    fn fraction(&mut self, key: &str, f: Opt<f64>, default: f64) -> f64 {
+        match self.get(key, f) {
+            None => default,
+            Some(x) if (0.0..=1.0).contains(&x) => x,
+            Some(_) => {
+                self.err(key, "must be between 0.0 and 1.0 (1.0 accepts any shrink)");
+                default
+            }
+        }
+    }
+
     fn path(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
         if p.is_absolute() {
@@ -512,6 +523,7 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
         hosting_org_keywords: Vec::new(),
         mobile_asns: Vec::new(),
         masks: ListMasks::default(),
+        fetch_timeout: Duration::from_secs(30),
     };
     let Some(r) = cx.get("intel", raw) else {
         return out;
@@ -549,13 +561,22 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
         out.mmdb.reload = cx.duration("intel.mmdb.reload", m.reload, Duration::from_secs(60));
     }
     if let Some(t) = cx.get("intel.tor", r.tor) {
-        cx.unknown("intel.tor", &t.unknown, &["source", "refresh"]);
+        cx.unknown(
+            "intel.tor",
+            &t.unknown,
+            &["source", "refresh", "max_shrink"],
+        );
         let refresh = cx.duration("intel.tor.refresh", t.refresh, Duration::from_secs(1800));
+        let max_shrink = cx.fraction("intel.tor.max_shrink", t.max_shrink, 0.5);
         match cx.get("intel.tor.source", t.source) {
             None => cx.err("intel.tor.source", "is required when intel.tor is set"),
             Some(s) => {
                 if let Some(source) = cx.source("intel.tor.source", &s) {
-                    out.tor = Some(TorConfig { source, refresh });
+                    out.tor = Some(TorConfig {
+                        source,
+                        refresh,
+                        max_shrink,
+                    });
                 }
             }
         }
@@ -595,13 +616,14 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
                 "allow" => ListKind::Allow,
                 _ => ListKind::Named,
             };
-            let (source, refresh) = match v {
-                Value::String(s) => (cx.source(&key, &s), out.lists_reload),
+            let (source, refresh, max_shrink) = match v {
+                Value::String(s) => (cx.source(&key, &s), out.lists_reload, 0.5),
                 other => match serde_yaml::from_value::<RawListSource>(other) {
                     Ok(ls) => {
-                        cx.unknown(&key, &ls.unknown, &["source", "refresh"]);
+                        cx.unknown(&key, &ls.unknown, &["source", "refresh", "max_shrink"]);
                         let refresh =
                             cx.duration(&join(&key, "refresh"), ls.refresh, out.lists_reload);
+                        let max_shrink = cx.fraction(&join(&key, "max_shrink"), ls.max_shrink, 0.5);
                         let src = match cx.get(&join(&key, "source"), ls.source) {
                             Some(s) => cx.source(&join(&key, "source"), &s),
                             None => {
@@ -609,14 +631,14 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
                                 None
                             }
                         };
-                        (src, refresh)
+                        (src, refresh, max_shrink)
                     }
                     Err(_) => {
                         cx.err(
                             &key,
                             "must be a file path, a URL, or { source: ..., refresh: ... }",
                         );
-                        (None, out.lists_reload)
+                        (None, out.lists_reload, 0.5)
                     }
                 },
             };
@@ -626,6 +648,7 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
                     kind,
                     source,
                     refresh,
+                    max_shrink,
                 });
             }
         }
@@ -657,6 +680,11 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
         }
     }
     out.masks = ListMasks::of(&out.lists);
+    out.fetch_timeout = cx.duration(
+        "intel.fetch_timeout",
+        r.fetch_timeout,
+        Duration::from_secs(30),
+    );
     out
 }
 

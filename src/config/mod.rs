@@ -156,6 +156,8 @@ pub struct MmdbConfig {
 pub struct TorConfig {
     pub source: Source,
     pub refresh: Duration,
+    /// a new list smaller than `(1 - max_shrink)` × the one in service is refused
+    pub max_shrink: f64,
 }
 
 /// What membership of a named list means.
@@ -179,6 +181,7 @@ pub struct ListConfig {
     pub kind: ListKind,
     pub source: Source,
     pub refresh: Duration,
+    pub max_shrink: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -196,6 +199,8 @@ pub struct IntelConfig {
     pub mobile_asns: Vec<u32>,
     /// list bits by meaning, derived from `lists`
     pub masks: ListMasks,
+    /// for URL sources
+    pub fetch_timeout: Duration,
 }
 
 /// Bit masks over [`IntelConfig::lists`] by what membership means.

@@ -89,6 +89,7 @@ pub struct RawIntel {
     pub hosting_asns: Opt<Vec<u32>>,
     pub hosting_org_keywords: Opt<Vec<String>>,
     pub mobile_asns: Opt<Vec<u32>>,
+    pub fetch_timeout: Opt<String>,
     #[serde(flatten)]
     pub unknown: Mapping,
 }
@@ -108,6 +109,7 @@ pub struct RawMmdb {
 pub struct RawTor {
     pub source: Opt<String>,
     pub refresh: Opt<String>,
+    pub max_shrink: Opt<f64>,
     #[serde(flatten)]
     pub unknown: Mapping,
 }
@@ -116,6 +118,7 @@ pub struct RawTor {
 pub struct RawListSource {
     pub source: Opt<String>,
     pub refresh: Opt<String>,
+    pub max_shrink: Opt<f64>,
     #[serde(flatten)]
     pub unknown: Mapping,
 }

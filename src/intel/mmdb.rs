@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::IntelError;
 use crate::config::CountryCode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MmdbKind {
     Geo,
     Asn,

@@ -1,6 +1,7 @@
 //! IP intelligence: MMDB readers, the Tor exit set, named CIDR lists, and the
 //! snapshot that bundles them with the config a request is decided under.
 
+pub mod fetch;
 pub mod lists;
 pub mod mmdb;
 pub mod snapshot;
@@ -10,7 +11,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub use mmdb::{AnonFlags, ConnectionType};
-pub use snapshot::{Intel, Snapshot};
+pub use snapshot::{Intel, Piece, Snapshot, SourceId};
 
 use crate::config::CountryCode;
 

@@ -11,6 +11,7 @@ use super::tor::TorSet;
 use super::{canonical, source_bit, Facts, IntelError};
 use crate::config::{Config, IntelConfig, Source};
 use crate::limits::Limiters;
+use crate::metrics::RouteMetrics;
 
 /// Every loaded data source. Each piece is an `Arc` so a reload of one source
 /// builds a new `Intel` that shares the others.
@@ -33,15 +34,97 @@ pub fn read_file(path: &Path) -> Result<String, IntelError> {
     })
 }
 
-fn read_source(name: &str, src: &Source) -> Result<String, IntelError> {
-    match src {
-        Source::File(p) => read_file(p),
-        Source::Url(u) => Err(IntelError::Source {
-            source_name: name.to_string(),
-            message: format!(
-                "{u}: URL sources are not supported yet; download the file and give its path"
-            ),
-        }),
+/// One data source of a config, by what it feeds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SourceId {
+    Mmdb(MmdbKind),
+    Tor,
+    List(String),
+}
+
+impl SourceId {
+    /// The name in logs and metrics: `geo`, `asn`, `anonymous_ip`, `connection_type`,
+    /// `tor`, `list:NAME`.
+    pub fn name(&self) -> String {
+        match self {
+            SourceId::Mmdb(k) => k.name().to_string(),
+            SourceId::Tor => "tor".into(),
+            SourceId::List(n) => format!("list:{n}"),
+        }
+    }
+}
+
+/// Every source a config names, with where it comes from and how often to look.
+pub fn sources(cfg: &IntelConfig) -> Vec<(SourceId, Source, std::time::Duration)> {
+    let mut out = Vec::new();
+    for (kind, p) in [
+        (MmdbKind::Geo, &cfg.mmdb.geo),
+        (MmdbKind::Asn, &cfg.mmdb.asn),
+        (MmdbKind::AnonymousIp, &cfg.mmdb.anonymous_ip),
+        (MmdbKind::ConnectionType, &cfg.mmdb.connection_type),
+    ] {
+        if let Some(p) = p {
+            out.push((
+                SourceId::Mmdb(kind),
+                Source::File(p.clone()),
+                cfg.mmdb.reload,
+            ));
+        }
+    }
+    if let Some(t) = &cfg.tor {
+        out.push((SourceId::Tor, t.source.clone(), t.refresh));
+    }
+    for l in &cfg.lists {
+        out.push((SourceId::List(l.name.clone()), l.source.clone(), l.refresh));
+    }
+    out
+}
+
+/// A loaded piece of intel, ready to be put in an [`Intel`].
+#[derive(Debug, Clone)]
+pub enum Piece {
+    Mmdb(Arc<Mmdb>),
+    Tor(Arc<TorSet>),
+    List(Arc<CidrSet>),
+}
+
+impl Piece {
+    /// A one-line description for the log.
+    pub fn describe(&self) -> String {
+        match self {
+            Piece::Mmdb(m) => format!("{} ({})", m.database_type, m.path.display()),
+            Piece::Tor(t) => format!("{} exits", t.len()),
+            Piece::List(l) => format!("{} entries, {} ranges", l.entries, l.ranges()),
+        }
+    }
+}
+
+/// Parse the text of a Tor or list source.
+pub fn parse_text(id: &SourceId, origin: &Source, text: &str) -> Result<Piece, IntelError> {
+    let wrap = |e: IntelError| IntelError::Source {
+        source_name: format!("{} ({origin})", id.name()),
+        message: e.to_string(),
+    };
+    match id {
+        SourceId::Tor => TorSet::parse(text)
+            .map(|(t, _)| Piece::Tor(Arc::new(t)))
+            .map_err(wrap),
+        SourceId::List(name) => {
+            let set = CidrSet::parse(text).map_err(wrap)?;
+            if let Some(first) = &set.first_skipped {
+                tracing::warn!(list = %name, skipped = set.skipped, first = %first, "list lines skipped");
+            }
+            Ok(Piece::List(Arc::new(set)))
+        }
+        SourceId::Mmdb(_) => Err(IntelError::Format("an MMDB is not text".into())),
+    }
+}
+
+/// Load a file source. URL sources are fetched by [`crate::reload`].
+pub fn load_file(id: &SourceId, path: &Path) -> Result<Piece, IntelError> {
+    match id {
+        SourceId::Mmdb(kind) => Mmdb::open(path, *kind).map(|m| Piece::Mmdb(Arc::new(m))),
+        _ => parse_text(id, &Source::File(path.to_path_buf()), &read_file(path)?),
     }
 }
 
@@ -56,52 +139,20 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
 }
 
 impl Intel {
-    /// Load every configured source; every failure is returned, not only the first.
+    /// Load every configured file source; every failure is returned, not only the
+    /// first. URL sources are left empty here: the reload service fetches them, and
+    /// `/readyz` says when they have arrived.
     pub fn load(cfg: &IntelConfig) -> Result<Intel, Vec<IntelError>> {
         let mut errors = Vec::new();
-        let mut intel = Intel::default();
-        let mut open = |p: &Option<std::path::PathBuf>, kind| -> Option<Arc<Mmdb>> {
-            let p = p.as_ref()?;
-            match Mmdb::open(p, kind) {
-                Ok(db) => Some(Arc::new(db)),
-                Err(e) => {
-                    errors.push(e);
-                    None
-                }
-            }
+        let mut intel = Intel {
+            lists: vec![Arc::new(CidrSet::default()); cfg.lists.len()],
+            ..Intel::default()
         };
-        intel.geo = open(&cfg.mmdb.geo, MmdbKind::Geo);
-        intel.asn = open(&cfg.mmdb.asn, MmdbKind::Asn);
-        intel.anonymous_ip = open(&cfg.mmdb.anonymous_ip, MmdbKind::AnonymousIp);
-        intel.connection_type = open(&cfg.mmdb.connection_type, MmdbKind::ConnectionType);
-        if let Some(t) = &cfg.tor {
-            match read_source("tor", &t.source).and_then(|text| {
-                TorSet::parse(&text).map_err(|e| IntelError::Source {
-                    source_name: format!("tor ({})", t.source),
-                    message: e.to_string(),
-                })
-            }) {
-                Ok((set, _)) => intel.tor = Some(Arc::new(set)),
-                Err(e) => errors.push(e),
-            }
-        }
-        for l in &cfg.lists {
-            let name = format!("list:{}", l.name);
-            match read_source(&name, &l.source).and_then(|text| {
-                CidrSet::parse(&text).map_err(|e| IntelError::Source {
-                    source_name: format!("{name} ({})", l.source),
-                    message: e.to_string(),
-                })
-            }) {
-                Ok(set) => {
-                    if let Some(first) = &set.first_skipped {
-                        tracing::warn!(list = %l.name, skipped = set.skipped, first = %first, "list lines skipped");
-                    }
-                    intel.lists.push(Arc::new(set))
-                }
-                Err(e) => {
-                    errors.push(e);
-                    intel.lists.push(Arc::new(CidrSet::default()));
+        for (id, src, _) in sources(cfg) {
+            if let Source::File(p) = &src {
+                match load_file(&id, p) {
+                    Ok(piece) => intel.put(cfg, &id, piece),
+                    Err(e) => errors.push(e),
                 }
             }
         }
@@ -109,6 +160,45 @@ impl Intel {
             Ok(intel)
         } else {
             Err(errors)
+        }
+    }
+
+    /// Put a loaded piece in its place (a list by its name in `cfg`).
+    pub fn put(&mut self, cfg: &IntelConfig, id: &SourceId, piece: Piece) {
+        match (id, piece) {
+            (SourceId::Mmdb(MmdbKind::Geo), Piece::Mmdb(m)) => self.geo = Some(m),
+            (SourceId::Mmdb(MmdbKind::Asn), Piece::Mmdb(m)) => self.asn = Some(m),
+            (SourceId::Mmdb(MmdbKind::AnonymousIp), Piece::Mmdb(m)) => self.anonymous_ip = Some(m),
+            (SourceId::Mmdb(MmdbKind::ConnectionType), Piece::Mmdb(m)) => {
+                self.connection_type = Some(m)
+            }
+            (SourceId::Tor, Piece::Tor(t)) => self.tor = Some(t),
+            (SourceId::List(name), Piece::List(l)) => {
+                if let Some(i) = cfg.list_index(name) {
+                    if self.lists.len() <= i {
+                        self.lists.resize(i + 1, Arc::new(CidrSet::default()));
+                    }
+                    self.lists[i] = l;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The piece in service for `id`, if any (to carry it over a config reload).
+    pub fn get(&self, cfg: &IntelConfig, id: &SourceId) -> Option<Piece> {
+        match id {
+            SourceId::Mmdb(MmdbKind::Geo) => self.geo.clone().map(Piece::Mmdb),
+            SourceId::Mmdb(MmdbKind::Asn) => self.asn.clone().map(Piece::Mmdb),
+            SourceId::Mmdb(MmdbKind::AnonymousIp) => self.anonymous_ip.clone().map(Piece::Mmdb),
+            SourceId::Mmdb(MmdbKind::ConnectionType) => {
+                self.connection_type.clone().map(Piece::Mmdb)
+            }
+            SourceId::Tor => self.tor.clone().map(Piece::Tor),
+            SourceId::List(name) => cfg
+                .list_index(name)
+                .and_then(|i| self.lists.get(i).cloned())
+                .map(Piece::List),
         }
     }
 
@@ -174,6 +264,8 @@ pub struct Snapshot {
     pub config: Arc<Config>,
     pub intel: Arc<Intel>,
     pub limiters: Arc<Limiters>,
+    /// per route, like `config.routes`
+    pub metrics: Arc<Vec<RouteMetrics>>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -188,12 +280,33 @@ impl std::fmt::Debug for Snapshot {
 impl Snapshot {
     pub fn load(config: Config) -> Result<Snapshot, Vec<IntelError>> {
         let intel = Intel::load(&config.intel)?;
-        let limiters = Limiters::new(&config);
-        Ok(Snapshot {
+        Ok(Snapshot::assemble(config, intel, None))
+    }
+
+    /// Bundle a config and its intel; limiters are carried over from `previous`
+    /// where the policy's limits did not change.
+    pub fn assemble(config: Config, intel: Intel, previous: Option<&Snapshot>) -> Snapshot {
+        let limiters = match previous {
+            Some(p) => Limiters::rebuild(&p.limiters, &p.config, &config),
+            None => Limiters::new(&config),
+        };
+        let metrics = RouteMetrics::for_config(&config);
+        Snapshot {
             config: Arc::new(config),
             intel: Arc::new(intel),
             limiters: Arc::new(limiters),
-        })
+            metrics: Arc::new(metrics),
+        }
+    }
+
+    /// The same snapshot with one piece of intel replaced.
+    pub fn with_piece(&self, id: &SourceId, piece: Piece) -> Snapshot {
+        let mut intel = (*self.intel).clone();
+        intel.put(&self.config.intel, id, piece);
+        Snapshot {
+            intel: Arc::new(intel),
+            ..self.clone()
+        }
     }
 }
 

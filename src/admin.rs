@@ -1,0 +1,137 @@
+//! The admin endpoint: `GET /metrics`, `/healthz`, `/readyz`, `/explain`, and
+//! `POST /reload`. Loopback by default.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+
+use crate::proxy::SharedSnapshot;
+use crate::reload::Reloader;
+
+pub struct AdminApp {
+    pub state: SharedSnapshot,
+    pub reloader: Arc<Reloader>,
+}
+
+fn reply(status: StatusCode, content_type: &str, body: impl Into<Vec<u8>>) -> Response<Vec<u8>> {
+    let body = body.into();
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("content-length", body.len())
+        .header("cache-control", "no-store")
+        .body(body)
+        .expect("response")
+}
+
+fn json(status: StatusCode, v: &serde_json::Value) -> Response<Vec<u8>> {
+    let mut body = serde_json::to_vec_pretty(v).unwrap_or_default();
+    body.push(b'\n');
+    reply(status, "application/json", body)
+}
+
+/// `a=1&b=x%2Fy` → value of `key`, percent-decoded.
+fn query_param(query: &str, key: &str) -> Option<String> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == key).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
+                    Ok(c) => {
+                        out.push(c);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let req = session.req_header();
+        let method = req.method.clone();
+        let path = req.uri.path().to_string();
+        let query = req.uri.query().unwrap_or("").to_string();
+        match (method.as_str(), path.as_str()) {
+            ("GET", "/metrics") => {
+                self.reloader.update_gauges();
+                reply(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    crate::metrics::render(),
+                )
+            }
+            ("GET", "/healthz") => reply(StatusCode::OK, "text/plain", "ok\n"),
+            ("GET", "/readyz") => {
+                let ready = self.reloader.ready();
+                let v = serde_json::json!({"ready": ready, "sources": self.reloader.status()});
+                json(
+                    if ready {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    },
+                    &v,
+                )
+            }
+            ("POST", "/reload") => match self.reloader.reload_config().await {
+                Ok(summary) => {
+                    self.reloader.check_all_now();
+                    json(
+                        StatusCode::OK,
+                        &serde_json::json!({"reloaded": true, "config": summary}),
+                    )
+                }
+                Err(problems) => json(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &serde_json::json!({"reloaded": false, "problems": problems,
+                                        "note": "the running config stays in service"}),
+                ),
+            },
+            ("GET", "/explain") => {
+                let Some(ip) = query_param(&query, "ip").and_then(|s| s.parse::<IpAddr>().ok())
+                else {
+                    return json(
+                        StatusCode::BAD_REQUEST,
+                        &serde_json::json!({"error": "ip= is required and must be an IP address"}),
+                    );
+                };
+                let p = query_param(&query, "path").unwrap_or_else(|| "/".into());
+                let m = query_param(&query, "method").unwrap_or_else(|| "GET".into());
+                let snap = self.state.load_full();
+                match crate::explain::explain(&snap, ip, &p, &m, &http::HeaderMap::new()) {
+                    Ok(v) => json(StatusCode::OK, &v),
+                    Err(e) => json(
+                        StatusCode::BAD_REQUEST,
+                        &serde_json::json!({"error": e.to_string()}),
+                    ),
+                }
+            }
+            _ => json(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({"error": "not found", "endpoints": ["GET /metrics", "GET /healthz", "GET /readyz", "GET /explain?ip=&path=&method=", "POST /reload"]}),
+            ),
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Prometheus metrics. Label values are bounded: route names, actions, signal names,
+//! source names and key kinds — never addresses.
+//!
+//! Per-request counters are resolved once per route when a snapshot is built
+//! ([`RouteMetrics`]), so a request only increments atomics.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::config::Config;
+use crate::decide::{Action, Decision, Signal, SIGNAL_COUNT};
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: IntCounterVec,
+    pub signals: IntCounterVec,
+    pub decision_seconds: Histogram,
+    pub reloads: IntCounterVec,
+    pub source_age: IntGaugeVec,
+    pub tor_exits: IntGauge,
+    pub limiter_keys: IntGaugeVec,
+    pub ready: IntGauge,
+}
+
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let registry = Registry::new();
+    let requests = IntCounterVec::new(
+        Opts::new(
+            "riskgate_requests_total",
+            "Matched requests by route and action (limit: answered with on_limit)",
+        ),
+        &["route", "action"],
+    )
+    .expect("metric");
+    let signals = IntCounterVec::new(
+        Opts::new(
+            "riskgate_signals_total",
+            "Signals present on matched requests",
+        ),
+        &["route", "signal"],
+    )
+    .expect("metric");
+    let decision_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "riskgate_decision_seconds",
+            "Time to decide a matched request (client IP to decision)",
+        )
+        .buckets(vec![
+            0.000_001, 0.000_002, 0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_25,
+            0.000_5, 0.001, 0.005,
+        ]),
+    )
+    .expect("metric");
+    let reloads = IntCounterVec::new(
+        Opts::new(
+            "riskgate_reloads_total",
+            "Data and config (re)loads by source and result",
+        ),
+        &["source", "result"],
+    )
+    .expect("metric");
+    let source_age = IntGaugeVec::new(
+        Opts::new(
+            "riskgate_source_age_seconds",
+            "Seconds since the source was last loaded or confirmed fresh",
+        ),
+        &["source"],
+    )
+    .expect("metric");
+    let tor_exits = IntGauge::new(
+        "riskgate_tor_exits",
+        "Addresses in the Tor exit set in service",
+    )
+    .expect("metric");
+    let limiter_keys = IntGaugeVec::new(
+        Opts::new(
+            "riskgate_limiter_keys",
+            "Keys held by the rate limiters, by key kind",
+        ),
+        &["key"],
+    )
+    .expect("metric");
+    let ready = IntGauge::new(
+        "riskgate_ready",
+        "1 once every configured source has loaded once",
+    )
+    .expect("metric");
+    for c in [
+        Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(signals.clone()),
+        Box::new(decision_seconds.clone()),
+        Box::new(reloads.clone()),
+        Box::new(source_age.clone()),
+        Box::new(tor_exits.clone()),
+        Box::new(limiter_keys.clone()),
+        Box::new(ready.clone()),
+    ] {
+        registry.register(c).expect("register metric");
+    }
+    Metrics {
+        registry,
+        requests,
+        signals,
+        decision_seconds,
+        reloads,
+        source_age,
+        tor_exits,
+        limiter_keys,
+        ready,
+    }
+});
+
+/// The counters of one route, resolved once.
+pub struct RouteMetrics {
+    /// allow, verify, block, limit
+    actions: [IntCounter; 4],
+    fixed: [IntCounter; SIGNAL_COUNT],
+    /// indexed like the config's lists
+    lists: Vec<IntCounter>,
+}
+
+impl RouteMetrics {
+    pub fn for_config(cfg: &Config) -> Vec<RouteMetrics> {
+        let m = &*METRICS;
+        cfg.routes
+            .iter()
+            .map(|r| {
+                let a = |x: &str| m.requests.with_label_values(&[r.name.as_str(), x]);
+                let s = |x: &str| m.signals.with_label_values(&[r.name.as_str(), x]);
+                RouteMetrics {
+                    actions: [a("allow"), a("verify"), a("block"), a("limit")],
+                    fixed: Signal::ALL.map(|sig| s(sig.name())),
+                    lists: cfg
+                        .intel
+                        .lists
+                        .iter()
+                        .map(|l| s(&format!("list:{}", l.name)))
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    pub fn record(&self, d: &Decision) {
+        let i = if d.limited && d.verdict == crate::decide::Verdict::Limit {
+            3
+        } else {
+            match d.action {
+                Action::Allow => 0,
+                Action::Verify => 1,
+                Action::Block => 2,
+            }
+        };
+        self.actions[i].inc();
+        let mut bits = d.reasons.fixed;
+        while bits != 0 {
+            let b = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            self.fixed[b].inc();
+        }
+        let mut bits = d.reasons.lists;
+        while bits != 0 {
+            let b = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if let Some(c) = self.lists.get(b) {
+                c.inc();
+            }
+        }
+    }
+}
+
+/// The text exposition of every metric.
+pub fn render() -> String {
+    let mut buf = Vec::new();
+    let _ = TextEncoder::new().encode(&METRICS.registry.gather(), &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}
