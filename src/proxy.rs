@@ -51,6 +51,9 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
         .map(|a| a.ip())
 }
 
+/// The largest request body riskgate reads to keep a connection it answered itself.
+const MAX_DRAIN: u64 = 64 * 1024;
+
 async fn respond(session: &mut Session, r: &Response, retry_after: Option<Duration>) -> Result<()> {
     let mut h = ResponseHeader::build(r.status, Some(4))?;
     h.insert_header("content-type", r.content_type.as_str())?;
@@ -61,8 +64,27 @@ async fn respond(session: &mut Session, r: &Response, retry_after: Option<Durati
         let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
         h.insert_header("retry-after", secs.max(1).to_string())?;
     }
-    // The request body was not read: don't reuse a connection that still holds it.
-    session.set_keepalive(None);
+    // Read a small request body so the connection can serve the next request; a large
+    // or unknown-length one is not worth reading: close the connection instead.
+    let len = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = session
+        .req_header()
+        .headers
+        .contains_key(http::header::TRANSFER_ENCODING);
+    match (len, chunked) {
+        (Some(n), false) if n <= MAX_DRAIN => {
+            if n > 0 && session.drain_request_body().await.is_err() {
+                session.set_keepalive(None);
+            }
+        }
+        (None, false) => {}
+        _ => session.set_keepalive(None),
+    }
     session.write_response_header(Box::new(h), false).await?;
     session
         .write_response_body(Some(Bytes::clone(&r.body)), true)

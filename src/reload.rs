@@ -211,10 +211,7 @@ impl Reloader {
             .filter(|s| s.loaded_at.is_some())
             .map(|s| s.id.clone())
             .collect();
-        let mut intel = Intel {
-            lists: vec![Arc::new(Default::default()); new_cfg.intel.lists.len()],
-            ..Intel::default()
-        };
+        let mut intel = Intel::empty(&new_cfg.intel);
         let mut errors = Vec::new();
         let mut fresh = Vec::new();
         for (id, src, _) in sources(&new_cfg.intel) {

@@ -144,10 +144,7 @@ impl Intel {
     /// `/readyz` says when they have arrived.
     pub fn load(cfg: &IntelConfig) -> Result<Intel, Vec<IntelError>> {
         let mut errors = Vec::new();
-        let mut intel = Intel {
-            lists: vec![Arc::new(CidrSet::default()); cfg.lists.len()],
-            ..Intel::default()
-        };
+        let mut intel = Intel::empty(cfg);
         for (id, src, _) in sources(cfg) {
             if let Source::File(p) = &src {
                 match load_file(&id, p) {
@@ -160,6 +157,16 @@ impl Intel {
             Ok(intel)
         } else {
             Err(errors)
+        }
+    }
+
+    /// No data yet: every list empty.
+    pub fn empty(cfg: &IntelConfig) -> Intel {
+        Intel {
+            lists: (0..cfg.lists.len())
+                .map(|_| Arc::new(CidrSet::default()))
+                .collect(),
+            ..Intel::default()
         }
     }
 

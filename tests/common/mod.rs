@@ -73,6 +73,7 @@ pub fn full_intel() -> String {
 pub struct Gateway {
     pub child: Child,
     pub addr: SocketAddr,
+    pub admin: SocketAddr,
     pub origin: SocketAddr,
     pub seen: Recorder,
     pub dir: tempfile::TempDir,
@@ -97,9 +98,10 @@ pub fn start_with_origin(yaml_body: &str, origin: SocketAddr, seen: Recorder) ->
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let admin = free_port();
+    let admin_port = free_port();
+    let admin: SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
     let yaml = format!(
-        "listen: [\"127.0.0.1:{port}\"]\nupstream: \"{origin}\"\nadmin: \"127.0.0.1:{admin}\"\nlog: {{ level: warn }}\n{yaml_body}"
+        "listen: [\"127.0.0.1:{port}\"]\nupstream: \"{origin}\"\nadmin: \"{admin}\"\nlog: {{ level: warn }}\n{yaml_body}"
     );
     let config = dir.path().join("gateway.yaml");
     std::fs::write(&config, yaml).unwrap();
@@ -114,6 +116,7 @@ pub fn start_with_origin(yaml_body: &str, origin: SocketAddr, seen: Recorder) ->
     let mut gw = Gateway {
         child,
         addr,
+        admin,
         origin,
         seen,
         dir,
@@ -238,4 +241,124 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
+}
+
+/// Wait until `f` is true, polling; panics with `what` after `secs`.
+pub fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// The value of one metric line (`name{labels}`) on the admin endpoint, 0 if absent.
+pub fn metric(gw: &Gateway, series: &str) -> f64 {
+    let r = request(gw.admin, "GET", "/metrics", &[], "");
+    r.body
+        .lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Send a signal to the gateway process.
+pub fn signal(gw: &Gateway, sig: &str) {
+    let st = Command::new("kill")
+        .args([&format!("-{sig}"), &gw.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Request headers as a feed saw them.
+pub type Headers = Vec<(String, String)>;
+
+/// What a [`Feed`] answers.
+#[derive(Clone, Debug)]
+pub enum FeedReply {
+    /// 200 with the body; the ETag makes a matching If-None-Match answer 304
+    Body {
+        body: String,
+        etag: Option<String>,
+    },
+    Status(u16),
+    /// never answers within the client's timeout
+    Hang(Duration),
+}
+
+/// A real HTTP server on loopback that serves a data feed, for URL sources.
+pub struct Feed {
+    pub url: String,
+    reply: std::sync::Arc<std::sync::Mutex<FeedReply>>,
+    pub hits: std::sync::Arc<std::sync::Mutex<Vec<Headers>>>,
+}
+
+impl Feed {
+    pub fn start(path: &str, reply: FeedReply) -> Feed {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}{path}", l.local_addr().unwrap());
+        let reply = std::sync::Arc::new(std::sync::Mutex::new(reply));
+        let hits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (r2, h2) = (reply.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let (r3, h3) = (r2.clone(), h2.clone());
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut b = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut b) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&b[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let headers: Vec<(String, String)> = head
+                        .lines()
+                        .skip(1)
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                        .collect();
+                    let inm = headers
+                        .iter()
+                        .find(|(k, _)| k == "if-none-match")
+                        .map(|(_, v)| v.clone());
+                    h3.lock().unwrap().push(headers);
+                    let reply = r3.lock().unwrap().clone();
+                    let out = match reply {
+                        FeedReply::Body { body, etag } => {
+                            if etag.is_some() && inm == etag {
+                                "HTTP/1.1 304 Not Modified\r\nconnection: close\r\n\r\n".to_string()
+                            } else {
+                                let e = etag.map(|e| format!("etag: {e}\r\n")).unwrap_or_default();
+                                format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n{e}connection: close\r\n\r\n{body}", body.len())
+                            }
+                        }
+                        FeedReply::Status(code) => {
+                            format!("HTTP/1.1 {code} Oops\r\ncontent-length: 5\r\nconnection: close\r\n\r\noops\n")
+                        }
+                        FeedReply::Hang(d) => {
+                            std::thread::sleep(d);
+                            return;
+                        }
+                    };
+                    let _ = s.write_all(out.as_bytes());
+                });
+            }
+        });
+        Feed { url, reply, hits }
+    }
+
+    pub fn set(&self, r: FeedReply) {
+        *self.reply.lock().unwrap() = r;
+    }
+
+    pub fn hit_count(&self) -> usize {
+        self.hits.lock().unwrap().len()
+    }
 }
