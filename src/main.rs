@@ -81,7 +81,16 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => return Ok(config_exit(&StartError::Config(e))),
             };
             let (routes, policies) = (cfg.routes.len(), cfg.policies.len());
+            let url_errors = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(riskgate::reload::check_urls(&cfg.intel));
             match riskgate::intel::Snapshot::load(cfg) {
+                Ok(_) if !url_errors.is_empty() => Ok(config_exit(&StartError::Intel(url_errors))),
+                Err(mut errs) => {
+                    errs.extend(url_errors);
+                    Ok(config_exit(&StartError::Intel(errs)))
+                }
                 Ok(_) => {
                     println!(
                         "{}: ok ({routes} routes, {policies} policies, every data source opened)",
@@ -89,7 +98,6 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(errs) => Ok(config_exit(&StartError::Intel(errs))),
             }
         }
         Cmd::Explain {

@@ -464,6 +464,26 @@ impl Reloader {
     }
 }
 
+/// Fetch every URL source of `cfg` once and parse it (for `riskgate check`).
+pub async fn check_urls(cfg: &crate::config::IntelConfig) -> Vec<IntelError> {
+    let fetcher = Fetcher::new(cfg.fetch_timeout);
+    let mut errors = Vec::new();
+    for (id, src, _) in sources(cfg) {
+        if let Source::Url(u) = &src {
+            match fetcher.fetch(u, &Validators::default()).await {
+                Ok(Fetched::Body { text, .. }) => {
+                    if let Err(e) = parse_text(&id, &src, &text) {
+                        errors.push(e);
+                    }
+                }
+                Ok(Fetched::NotModified) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    errors
+}
+
 /// The background service that runs the [`Reloader`].
 pub struct ReloadService(pub Arc<Reloader>);
 

@@ -233,3 +233,26 @@ fn explain_shows_facts_sources_signals_and_action() {
         .ends_with("GeoIP2-City-Test.mmdb"));
     assert_eq!(v["action"], "allow");
 }
+
+#[test]
+fn check_fetches_url_sources_and_reports_failures() {
+    let feed = Feed::start("/exits", FeedReply::Status(500));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "gateway.yaml",
+        &format!(
+            "upstream: 127.0.0.1:3000\nintel:\n  fetch_timeout: 2s\n  tor: {{ source: \"{}\" }}\n",
+            feed.url
+        ),
+    );
+    let (code, _out, err) = run_cli(&["check", "-c", &cfg]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("HTTP 500"), "{err}");
+    feed.set(FeedReply::Body {
+        body: "185.241.208.232\n".into(),
+        etag: None,
+    });
+    let (code, out, err) = run_cli(&["check", "-c", &cfg]);
+    assert_eq!(code, 0, "{out}{err}");
+}
