@@ -137,6 +137,10 @@ async fn connection(stream: TcpStream, rec: Recorder) -> std::io::Result<()> {
             r.read_exact(&mut body).await?;
             n
         };
+        // a test hook: `x-echo-delay-ms` makes the origin slow
+        if let Some(ms) = get("x-echo-delay-ms").and_then(|v| v.parse::<u64>().ok()) {
+            tokio::time::sleep(std::time::Duration::from_millis(ms.min(30_000))).await;
+        }
         let seen = Seen {
             method: req.method.unwrap_or("").to_string(),
             path: req.path.unwrap_or("").to_string(),

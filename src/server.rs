@@ -35,8 +35,9 @@ fn server_conf(cfg: &Config) -> ServerConf {
         // busy at once: a pool smaller than the concurrency closes and reopens
         // upstream connections under load.
         upstream_keepalive_pool_size: 4096,
-        grace_period_seconds: Some(1),
-        graceful_shutdown_timeout_seconds: Some(10),
+        // SIGTERM: stop accepting, let in-flight requests finish for the grace period
+        grace_period_seconds: Some(cfg.grace_period.as_secs_f64().ceil() as u64),
+        graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()
     }
 }

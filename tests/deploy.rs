@@ -23,7 +23,8 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
 
     // the ConfigMap's gateway.yaml is a valid config whose upstream is the app container
     let gw = docs[0]["data"]["gateway.yaml"].as_str().unwrap();
-    let cfg = riskgate::config::parse(gw, Path::new("/etc/riskgate/gateway.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let cfg = riskgate::config::parse(gw, Path::new("/etc/riskgate/gateway.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.upstream.addr.to_string(), "127.0.0.1:3000");
 
     let spec = &docs[1]["spec"]["template"]["spec"];
@@ -33,18 +34,53 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
     let rg = containers.iter().find(|c| c["name"] == "riskgate").unwrap();
     assert_eq!(rg["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(rg["livenessProbe"]["httpGet"]["path"], "/healthz");
-    let admin_port = rg["ports"].as_sequence().unwrap().iter().find(|p| p["name"] == "admin").unwrap();
-    assert_eq!(admin_port["containerPort"].as_u64(), Some(u64::from(cfg.admin.port())));
-    assert!(!cfg.admin.ip().is_loopback(), "kubelet probes cannot reach a loopback admin port");
-    let http_port = rg["ports"].as_sequence().unwrap().iter().find(|p| p["name"] == "http").unwrap();
-    assert_eq!(http_port["containerPort"].as_u64(), Some(u64::from(cfg.listen[0].port())));
+    let admin_port = rg["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "admin")
+        .unwrap();
+    assert_eq!(
+        admin_port["containerPort"].as_u64(),
+        Some(u64::from(cfg.admin.port()))
+    );
+    assert!(
+        !cfg.admin.ip().is_loopback(),
+        "kubelet probes cannot reach a loopback admin port"
+    );
+    let http_port = rg["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "http")
+        .unwrap();
+    assert_eq!(
+        http_port["containerPort"].as_u64(),
+        Some(u64::from(cfg.listen[0].port()))
+    );
     // the config and data volumes are mounted where the config says
-    let mounts: Vec<&str> = rg["volumeMounts"].as_sequence().unwrap().iter().map(|m| m["mountPath"].as_str().unwrap()).collect();
+    let mounts: Vec<&str> = rg["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|m| m["mountPath"].as_str().unwrap())
+        .collect();
     assert!(mounts.contains(&"/etc/riskgate"));
-    assert!(cfg.intel.mmdb.geo.as_ref().unwrap().starts_with("/var/lib/riskgate"));
+    assert!(cfg
+        .intel
+        .mmdb
+        .geo
+        .as_ref()
+        .unwrap()
+        .starts_with("/var/lib/riskgate"));
     assert!(mounts.contains(&"/var/lib/riskgate"));
     // args are flags the binary accepts
-    let args: Vec<&str> = rg["args"].as_sequence().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let args: Vec<&str> = rg["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
     assert_eq!(args, ["run", "-c", "/etc/riskgate/gateway.yaml"]);
     // the Service sends traffic to riskgate, never straight to the app
     assert_eq!(docs[2]["spec"]["ports"][0]["targetPort"], "http");
@@ -53,10 +89,19 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
 #[test]
 fn production_config_compiles() {
     let text = read("deploy/gateway.production.yaml");
-    let cfg = riskgate::config::parse(&text, Path::new("/etc/riskgate/gateway.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let cfg = riskgate::config::parse(&text, Path::new("/etc/riskgate/gateway.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(cfg.admin.ip().is_loopback());
-    assert!(matches!(cfg.intel.tor.as_ref().unwrap().source, riskgate::config::Source::Url(_)));
-    assert!(cfg.policies.iter().all(|p| p.mode == riskgate::config::Mode::Shadow), "new deployments start in shadow mode");
+    assert!(matches!(
+        cfg.intel.tor.as_ref().unwrap().source,
+        riskgate::config::Source::Url(_)
+    ));
+    assert!(
+        cfg.policies
+            .iter()
+            .all(|p| p.mode == riskgate::config::Mode::Shadow),
+        "new deployments start in shadow mode"
+    );
 }
 
 /// `riskgate <args>` with a real config: a usage error exits 2, anything else means the
@@ -80,7 +125,10 @@ fn systemd_unit_paths_and_flags_match_the_binary() {
     assert_eq!(parts[0], "/usr/local/bin/riskgate");
     assert_eq!(&parts[1..3], ["run", "-c"]);
     assert_eq!(parts[3], "/etc/riskgate/gateway.yaml");
-    assert!(line("ExecReload").contains("-HUP"), "systemctl reload sends SIGHUP");
+    assert!(
+        line("ExecReload").contains("-HUP"),
+        "systemctl reload sends SIGHUP"
+    );
     assert!(line("ExecStartPre").contains("riskgate check -c /etc/riskgate/gateway.yaml"));
     // the same flags, on a real config, are understood by the binary
     let cfg = root().join("gateway.yaml");
@@ -94,16 +142,25 @@ fn systemd_unit_paths_and_flags_match_the_binary() {
 #[test]
 fn dockerfile_copies_what_exists_and_runs_valid_flags() {
     let df = read("deploy/Dockerfile");
-    for l in df.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from")) {
+    for l in df
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
         let parts: Vec<&str> = l.split_whitespace().collect();
         for src in &parts[1..parts.len() - 1] {
-            assert!(root().join(src).exists(), "Dockerfile copies {src}, which does not exist");
+            assert!(
+                root().join(src).exists(),
+                "Dockerfile copies {src}, which does not exist"
+            );
         }
     }
     assert!(df.contains("USER 10001"), "runtime image runs as non-root");
     assert!(df.contains("FROM debian:bookworm-slim"));
     let cmd = df.lines().find(|l| l.starts_with("CMD")).unwrap();
-    assert!(cmd.contains("\"run\", \"-c\", \"/etc/riskgate/gateway.yaml\""), "{cmd}");
+    assert!(
+        cmd.contains("\"run\", \"-c\", \"/etc/riskgate/gateway.yaml\""),
+        "{cmd}"
+    );
 }
 
 #[test]
@@ -116,7 +173,13 @@ fn fetch_script_is_valid_shell_and_writes_what_the_production_config_reads() {
     let script = read("deploy/fetch-data.sh");
     let prod = read("deploy/gateway.production.yaml");
     for f in ["country.mmdb", "asn.mmdb", "datacenter.txt", "vpn.txt"] {
-        assert!(script.contains(&format!("$DATA/{f}")), "script does not write {f}");
-        assert!(prod.contains(&format!("/var/lib/riskgate/{f}")), "config does not read {f}");
+        assert!(
+            script.contains(&format!("$DATA/{f}")),
+            "script does not write {f}"
+        );
+        assert!(
+            prod.contains(&format!("/var/lib/riskgate/{f}")),
+            "config does not read {f}"
+        );
     }
 }

@@ -304,6 +304,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         Some(n) => n,
         None => 1_000_000,
     };
+    let grace_period = cx.duration("grace_period", raw.grace_period, Duration::from_secs(5));
     let log = compile_log(cx, raw.log);
     let client_ip = compile_client_ip(cx, raw.client_ip);
     let intel = compile_intel(cx, raw.intel);
@@ -361,6 +362,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         admin,
         threads,
         limiter_max_keys,
+        grace_period,
         log,
         client_ip,
         intel,

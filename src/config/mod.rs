@@ -390,6 +390,8 @@ pub struct Config {
     pub threads: usize,
     /// the most keys one limiter holds
     pub limiter_max_keys: usize,
+    /// how long SIGTERM waits for in-flight requests before stopping
+    pub grace_period: Duration,
     pub log: LogConfig,
     pub client_ip: ClientIpConfig,
     pub intel: IntelConfig,

@@ -53,6 +53,7 @@ pub struct RawConfig {
     pub admin: Opt<String>,
     pub threads: Opt<usize>,
     pub limiter_max_keys: Opt<usize>,
+    pub grace_period: Opt<String>,
     pub log: Opt<RawLog>,
     pub client_ip: Opt<RawClientIp>,
     pub intel: Opt<RawIntel>,

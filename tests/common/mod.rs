@@ -95,22 +95,48 @@ pub fn start(yaml_body: &str) -> Gateway {
 }
 
 pub fn start_with_origin(yaml_body: &str, origin: SocketAddr, seen: Recorder) -> Gateway {
+    start_full(yaml_body, origin, seen, false)
+}
+
+/// Start with the gateway's stderr (its logs) captured in `<dir>/stderr.log`.
+pub fn start_logged(yaml_body: &str) -> Gateway {
+    let (origin, seen) = riskgate::echo::spawn("127.0.0.1:0".parse().unwrap()).unwrap();
+    start_full(yaml_body, origin, seen, true)
+}
+
+impl Gateway {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+}
+
+fn start_full(yaml_body: &str, origin: SocketAddr, seen: Recorder, capture: bool) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let admin_port = free_port();
     let admin: SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
+    let log = if yaml_body.contains("\nlog:") || yaml_body.starts_with("log:") {
+        ""
+    } else {
+        "log: { level: warn }\n"
+    };
     let yaml = format!(
-        "listen: [\"127.0.0.1:{port}\"]\nupstream: \"{origin}\"\nadmin: \"{admin}\"\nlog: {{ level: warn }}\n{yaml_body}"
+        "listen: [\"127.0.0.1:{port}\"]\nupstream: \"{origin}\"\nadmin: \"{admin}\"\n{log}{yaml_body}"
     );
     let config = dir.path().join("gateway.yaml");
     std::fs::write(&config, yaml).unwrap();
+    let stderr = if capture {
+        Stdio::from(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+    } else {
+        Stdio::inherit()
+    };
     let child = Command::new(bin())
         .args(["run", "-c"])
         .arg(&config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut gw = Gateway {

@@ -1,0 +1,322 @@
+//! What an operator sees: the decision log, the metrics, explain over HTTP and the
+//! CLI table, health and readiness, and a graceful stop.
+
+mod common;
+use common::*;
+
+use std::time::Duration;
+
+fn policies() -> &'static str {
+    "routes:\n  - { name: coupon, path: /api/apply-coupon, methods: [POST], policy: promo }\npolicies:\n  promo:\n    limits: [{ key: ip, rate: 3/hour }]\n"
+}
+
+fn logged(log: &str) -> Gateway {
+    start_logged(&format!(
+        "log: {log}\nclient_ip: {{ trusted_proxies: [\"127.0.0.1/32\"] }}\n{}{}",
+        full_intel(),
+        policies()
+    ))
+}
+
+fn decision_lines(gw: &Gateway) -> Vec<serde_json::Value> {
+    gw.log_text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "decision")
+        .collect()
+}
+
+#[test]
+fn one_json_decision_line_per_matched_request() {
+    let gw = logged("{ level: info, format: json }");
+    post_as(&gw, "/api/apply-coupon", "89.160.20.112");
+    request(
+        gw.addr,
+        "POST",
+        "/api/apply-coupon",
+        &[
+            ("X-Forwarded-For", "185.241.208.232"),
+            ("X-Request-Id", "req-42"),
+        ],
+        "x",
+    );
+    request(
+        gw.addr,
+        "GET",
+        "/products",
+        &[("X-Forwarded-For", "185.241.208.232")],
+        "",
+    );
+    wait_until(5, "two decision lines", || decision_lines(&gw).len() >= 2);
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = decision_lines(&gw);
+    assert_eq!(lines.len(), 2, "unmatched paths are not logged: {lines:?}");
+    let allow = &lines[0];
+    for field in [
+        "timestamp",
+        "route",
+        "client_ip",
+        "country",
+        "asn",
+        "score",
+        "action",
+        "reasons",
+        "mode",
+        "latency_us",
+        "decision_us",
+        "request_id",
+        "status",
+    ] {
+        assert!(!allow[field].is_null(), "missing {field}: {allow}");
+    }
+    assert_eq!(allow["route"], "coupon");
+    assert_eq!(allow["client_ip"], "89.160.20.112");
+    assert_eq!(allow["country"], "SE");
+    assert_eq!(allow["asn"], 29518);
+    assert_eq!(allow["action"], "allow");
+    assert_eq!(allow["status"], 200);
+    let block = &lines[1];
+    assert_eq!(block["action"], "block");
+    assert_eq!(block["reasons"], "tor,hosting");
+    assert_eq!(block["score"], 100);
+    assert_eq!(block["status"], 403);
+    assert_eq!(block["request_id"], "req-42");
+    assert_eq!(block["mode"], "enforce");
+}
+
+#[test]
+fn allow_decisions_can_be_sampled_but_blocks_never_are() {
+    let gw = logged("{ level: info, allow_sample: 0.0 }");
+    for _ in 0..3 {
+        post_as(&gw, "/api/apply-coupon", "89.160.20.112");
+    }
+    post_as(&gw, "/api/apply-coupon", "185.241.208.232");
+    wait_until(5, "the block line", || !decision_lines(&gw).is_empty());
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = decision_lines(&gw);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["action"], "block");
+}
+
+#[test]
+fn pretty_format_is_human_text() {
+    let gw = logged("{ level: info, format: pretty }");
+    post_as(&gw, "/api/apply-coupon", "185.241.208.232");
+    wait_until(5, "a pretty line", || gw.log_text().contains("decision"));
+    let text = gw.log_text();
+    let line = text.lines().find(|l| l.contains("decision")).unwrap();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(line).is_err(),
+        "{line}"
+    );
+    assert!(
+        line.contains("route=\"coupon\"") || line.contains("route=coupon"),
+        "{line}"
+    );
+}
+
+#[test]
+fn metrics_cover_requests_signals_latency_sources_and_limiters() {
+    let gw = start(&format!(
+        "client_ip: {{ trusted_proxies: [\"127.0.0.1/32\"] }}\n{}{}",
+        full_intel(),
+        policies()
+    ));
+    for _ in 0..4 {
+        post_as(&gw, "/api/apply-coupon", "89.160.20.112");
+    }
+    post_as(&gw, "/api/apply-coupon", "185.241.208.232");
+    post_as(&gw, "/api/apply-coupon", "1.2.0.1");
+    let r = request(gw.admin, "GET", "/metrics", &[], "");
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    let m = |s: &str| metric(&gw, s);
+    assert_eq!(
+        m("riskgate_requests_total{action=\"allow\",route=\"coupon\"}"),
+        3.0
+    );
+    assert_eq!(
+        m("riskgate_requests_total{action=\"limit\",route=\"coupon\"}"),
+        1.0
+    );
+    assert_eq!(
+        m("riskgate_requests_total{action=\"block\",route=\"coupon\"}"),
+        1.0
+    );
+    assert_eq!(
+        m("riskgate_requests_total{action=\"verify\",route=\"coupon\"}"),
+        1.0
+    );
+    assert_eq!(
+        m("riskgate_signals_total{route=\"coupon\",signal=\"tor\"}"),
+        1.0
+    );
+    assert_eq!(
+        m("riskgate_signals_total{route=\"coupon\",signal=\"vpn\"}"),
+        1.0
+    );
+    assert_eq!(
+        m("riskgate_signals_total{route=\"coupon\",signal=\"rate_ip\"}"),
+        1.0
+    );
+    assert_eq!(m("riskgate_decision_seconds_count"), 6.0);
+    assert_eq!(m("riskgate_tor_exits"), 1174.0);
+    assert_eq!(m("riskgate_ready"), 1.0);
+    assert!(m("riskgate_limiter_keys{key=\"ip\"}") >= 2.0);
+    assert!(r
+        .body
+        .contains("riskgate_source_age_seconds{source=\"geo\"}"));
+    assert!(r
+        .body
+        .contains("riskgate_source_age_seconds{source=\"list:hosting\"}"));
+    assert!(r.body.contains("riskgate_decision_seconds_bucket{le="));
+    // label values are bounded: never an address
+    for ip in ["89.160.20.112", "185.241.208.232", "1.2.0.1"] {
+        assert!(!r.body.contains(ip), "{ip} leaked into a label");
+    }
+}
+
+#[test]
+fn explain_over_http_takes_no_tokens() {
+    let gw = start(&format!(
+        "client_ip: {{ trusted_proxies: [\"127.0.0.1/32\"] }}\n{}{}",
+        full_intel(),
+        policies()
+    ));
+    for _ in 0..10 {
+        let r = request(
+            gw.admin,
+            "GET",
+            "/explain?ip=89.160.20.112&path=/api/apply-coupon&method=POST",
+            &[],
+            "",
+        );
+        assert_eq!(r.status, 200);
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["route"], "coupon");
+        assert_eq!(v["facts"]["country"]["value"], "SE");
+        assert_eq!(v["facts"]["asn"]["value"], 29518);
+        assert_eq!(v["action"], "allow");
+    }
+    // three real requests still pass the 3/hour limit
+    for i in 0..3 {
+        assert_eq!(
+            post_as(&gw, "/api/apply-coupon", "89.160.20.112").status,
+            200,
+            "{i}"
+        );
+    }
+    let r = request(
+        gw.admin,
+        "GET",
+        "/explain?ip=185.241.208.232&path=%2Fapi%2Fapply-coupon&method=post",
+        &[],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["action"], "block");
+    let sig: Vec<&str> = v["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["signal"].as_str().unwrap())
+        .collect();
+    assert_eq!(sig, ["tor", "hosting"]);
+    assert_eq!(v["signals"][0]["because"], "Tor exit set");
+    assert_eq!(
+        request(gw.admin, "GET", "/explain?ip=nope", &[], "").status,
+        400
+    );
+    let r = request(
+        gw.admin,
+        "GET",
+        "/explain?ip=89.160.20.112&path=/products",
+        &[],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert!(v["route"].is_null());
+}
+
+#[test]
+fn health_and_readiness() {
+    let gw = start(&format!("{}{}", full_intel(), policies()));
+    let r = request(gw.admin, "GET", "/healthz", &[], "");
+    assert_eq!((r.status, r.body.as_str()), (200, "ok\n"));
+    let r = request(gw.admin, "GET", "/readyz", &[], "");
+    assert_eq!(r.status, 200);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["ready"], true);
+    assert_eq!(v["sources"].as_array().unwrap().len(), 9);
+    assert_eq!(request(gw.admin, "GET", "/nope", &[], "").status, 404);
+}
+
+#[test]
+fn explain_table_for_a_terminal() {
+    let cfg = root().join("gateway.yaml");
+    let (code, out, err) = run_cli(&[
+        "explain",
+        "-c",
+        cfg.to_str().unwrap(),
+        "185.241.208.232",
+        "--path",
+        "/api/apply-coupon",
+        "--method",
+        "POST",
+        "--table",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("route       coupon (policy promo, enforce)"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.trim_start().starts_with("tor")
+            && l.contains("100")
+            && l.contains("Tor exit set")),
+        "{out}"
+    );
+    assert!(
+        out.contains("action      block → answered by riskgate with on_block"),
+        "{out}"
+    );
+}
+
+#[test]
+fn sigterm_drains_in_flight_requests() {
+    let mut gw = start(&format!(
+        "grace_period: 3s\nclient_ip: {{ trusted_proxies: [\"127.0.0.1/32\"] }}\n{}{}",
+        full_intel(),
+        policies()
+    ));
+    let addr = gw.addr;
+    // a request the origin answers only after 1.5 s
+    let slow = std::thread::spawn(move || {
+        request(
+            addr,
+            "POST",
+            "/api/apply-coupon",
+            &[
+                ("X-Forwarded-For", "89.160.20.112"),
+                ("x-echo-delay-ms", "1500"),
+            ],
+            "x",
+        )
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&gw, "TERM");
+    let r = slow.join().unwrap();
+    assert_eq!(r.status, 200, "the in-flight request completed");
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = gw.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
