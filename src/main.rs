@@ -27,7 +27,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the gateway (the default).
-    Run,
+    Run {
+        /// Take over the listening sockets of a running riskgate (then send it SIGQUIT).
+        #[arg(long)]
+        upgrade: bool,
+    },
     /// Validate the config and open every data file; list every problem.
     Check,
     /// Show the facts, signals, score and action for an address, as JSON.
@@ -74,7 +78,7 @@ fn main() -> ExitCode {
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.cmd.unwrap_or(Cmd::Run) {
+    match cli.cmd.unwrap_or(Cmd::Run { upgrade: false }) {
         Cmd::Check => {
             let cfg = match config::load(&cli.config) {
                 Ok(c) => c,
@@ -120,7 +124,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Run => {
+        Cmd::Run { upgrade } => {
             let cfg = match config::load(&cli.config) {
                 Ok(c) => c,
                 Err(e) => return Ok(config_exit(&StartError::Config(e))),
@@ -130,7 +134,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(s) => s,
                 Err(errs) => return Ok(config_exit(&StartError::Intel(errs))),
             };
-            server::run(snap).context("running the gateway")?;
+            server::run(snap, upgrade).context("running the gateway")?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Demo => {
@@ -147,7 +151,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(errs) => return Ok(config_exit(&StartError::Intel(errs))),
             };
             println!("{text}");
-            server::run(snap).context("running the demo gateway")?;
+            server::run(snap, false).context("running the demo gateway")?;
             Ok(ExitCode::SUCCESS)
         }
     }

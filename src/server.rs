@@ -38,16 +38,22 @@ fn server_conf(cfg: &Config) -> ServerConf {
         // SIGTERM: stop accepting, let in-flight requests finish for the grace period
         grace_period_seconds: Some(cfg.grace_period.as_secs_f64().ceil() as u64),
         graceful_shutdown_timeout_seconds: Some(5),
+        upgrade_sock: cfg.upgrade_sock.display().to_string(),
+        pid_file: cfg.upgrade_sock.with_extension("pid").display().to_string(),
         ..ServerConf::default()
     }
 }
 
 /// Build the server: the proxy on every `listen` address, the admin endpoint, and
 /// the reload service.
-pub fn build(snapshot: Snapshot) -> Result<(Server, SharedSnapshot), StartError> {
+pub fn build(snapshot: Snapshot, upgrade: bool) -> Result<(Server, SharedSnapshot), StartError> {
     let cfg = snapshot.config.clone();
     let state: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
-    let mut server = Server::new_with_opt_and_conf(None, server_conf(&cfg));
+    let opt = pingora::server::configuration::Opt {
+        upgrade,
+        ..Default::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, server_conf(&cfg));
     server.bootstrap();
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
@@ -76,15 +82,20 @@ pub fn build(snapshot: Snapshot) -> Result<(Server, SharedSnapshot), StartError>
     Ok((server, state))
 }
 
-/// Run until a signal stops the process.
-pub fn run(snapshot: Snapshot) -> Result<(), StartError> {
+/// Run until a signal stops the process: SIGTERM drains and exits, SIGINT exits at
+/// once, SIGQUIT hands the listening sockets to a process started with `upgrade`
+/// (Pingora's zero-downtime upgrade), SIGHUP reloads the config and data.
+pub fn run(snapshot: Snapshot, upgrade: bool) -> Result<(), StartError> {
     let cfg = snapshot.config.clone();
-    // Fail early, with a clear message, if a listen address is taken.
-    for a in &cfg.listen {
-        std::net::TcpListener::bind(a)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))?;
+    // Fail early, with a clear message, if an address is taken (when upgrading, the
+    // old process holds them and hands them over).
+    if !upgrade {
+        for a in cfg.listen.iter().chain(std::iter::once(&cfg.admin)) {
+            std::net::TcpListener::bind(a)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))?;
+        }
     }
-    let (server, _state) = build(snapshot)?;
+    let (server, _state) = build(snapshot, upgrade)?;
     tracing::info!(
         listen = ?cfg.listen.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         upstream = %cfg.upstream.address,

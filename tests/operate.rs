@@ -320,3 +320,72 @@ fn sigterm_drains_in_flight_requests() {
     };
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn zero_downtime_upgrade_hands_over_the_listening_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("upgrade.sock");
+    let mut old = start(&format!(
+        "grace_period: 2s\nupgrade_sock: {}\nclient_ip: {{ trusted_proxies: [\"127.0.0.1/32\"] }}\n{}{}",
+        sock.display(),
+        full_intel(),
+        policies()
+    ));
+    let addr = old.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // a new connection every time: a refused connect would show a gap
+                match std::panic::catch_unwind(|| {
+                    request(
+                        addr,
+                        "POST",
+                        "/api/apply-coupon",
+                        &[("X-Forwarded-For", "89.160.20.112")],
+                        "x",
+                    )
+                }) {
+                    Ok(r) if r.status == 200 || r.status == 429 => ok += 1,
+                    Ok(r) => failed.push(format!("{} {}", r.status, r.body)),
+                    Err(_) => failed.push("no response".into()),
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (ok, failed)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let mut new = std::process::Command::new(bin())
+        .args(["run", "--upgrade", "-c", old.config.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&old, "QUIT");
+    let t0 = std::time::Instant::now();
+    while old.child.try_wait().unwrap().is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the old process did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = load.join().unwrap();
+    // the new process serves on the same address
+    let r = post_as(&old, "/api/apply-coupon", "185.241.208.232");
+    let _ = new.kill();
+    let _ = new.wait();
+    assert_eq!(r.status, 403);
+    assert!(
+        failed.is_empty(),
+        "{} failed during the upgrade: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    assert!(ok > 50, "{ok}");
+}

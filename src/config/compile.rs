@@ -305,6 +305,14 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         None => 1_000_000,
     };
     let grace_period = cx.duration("grace_period", raw.grace_period, Duration::from_secs(5));
+    let upgrade_sock = match cx.get("upgrade_sock", raw.upgrade_sock) {
+        Some(p) if !p.trim().is_empty() => cx.path(p.trim()),
+        Some(_) => {
+            cx.err("upgrade_sock", "must not be empty");
+            PathBuf::from("/tmp/riskgate-upgrade.sock")
+        }
+        None => PathBuf::from("/tmp/riskgate-upgrade.sock"),
+    };
     let log = compile_log(cx, raw.log);
     let client_ip = compile_client_ip(cx, raw.client_ip);
     let intel = compile_intel(cx, raw.intel);
@@ -363,6 +371,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         threads,
         limiter_max_keys,
         grace_period,
+        upgrade_sock,
         log,
         client_ip,
         intel,

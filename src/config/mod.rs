@@ -392,6 +392,8 @@ pub struct Config {
     pub limiter_max_keys: usize,
     /// how long SIGTERM waits for in-flight requests before stopping
     pub grace_period: Duration,
+    /// where an old and a new process hand over listening sockets (`run --upgrade`)
+    pub upgrade_sock: PathBuf,
     pub log: LogConfig,
     pub client_ip: ClientIpConfig,
     pub intel: IntelConfig,

@@ -54,6 +54,7 @@ pub struct RawConfig {
     pub threads: Opt<usize>,
     pub limiter_max_keys: Opt<usize>,
     pub grace_period: Opt<String>,
+    pub upgrade_sock: Opt<String>,
     pub log: Opt<RawLog>,
     pub client_ip: Opt<RawClientIp>,
     pub intel: Opt<RawIntel>,
