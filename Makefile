@@ -24,8 +24,13 @@ check: build
 	./target/release/riskgate check -c gateway.yaml
 
 test: deps
-	$(CARGO) test --release --all-targets
-	$(CARGO) run --release --quiet -- check -c gateway.yaml
+	$(CARGO) test --profile ci --all-targets
+	./target/ci/riskgate check -c gateway.yaml
+
+# Load benchmark side by side (nginx, bare Pingora, riskgate) + criterion benches
+bench: deps
+	bash benches/load.sh
+	$(CARGO) bench --bench decision
 
 fmt:
 	$(CARGO) fmt --all

@@ -92,6 +92,15 @@ async fn respond(session: &mut Session, r: &Response, retry_after: Option<Durati
     Ok(())
 }
 
+/// The origin as a Pingora peer, with the timeouts riskgate uses. Idle upstream
+/// connections are kept (and reused) for 60 s.
+pub fn upstream_peer(up: &crate::config::Upstream) -> HttpPeer {
+    let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
+    peer.options.connection_timeout = Some(Duration::from_secs(5));
+    peer.options.idle_timeout = Some(Duration::from_secs(60));
+    peer
+}
+
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = Ctx;
@@ -154,11 +163,7 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let snap = ctx.snap.get_or_insert_with(|| self.state.load_full());
-        let up = &snap.config.upstream;
-        let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
-        peer.options.connection_timeout = Some(Duration::from_secs(5));
-        peer.options.idle_timeout = Some(Duration::from_secs(60));
-        Ok(Box::new(peer))
+        Ok(Box::new(upstream_peer(&snap.config.upstream)))
     }
 
     async fn upstream_request_filter(

@@ -28,7 +28,8 @@ pub fn load(path: &std::path::Path) -> Result<Snapshot, StartError> {
     Snapshot::load(config).map_err(StartError::Intel)
 }
 
-fn server_conf(cfg: &Config) -> ServerConf {
+/// The Pingora settings riskgate runs with (also used by the bare-proxy benchmark).
+pub fn server_conf(cfg: &Config) -> ServerConf {
     ServerConf {
         threads: cfg.threads,
         // Enough idle upstream connections for every downstream one that may be

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Load benchmark, side by side on loopback (`make bench`):
+#   direct      wrk → nginx origin (1 worker, tiny body)
+#   nginx-geo   wrk → nginx proxy (1 worker): realip from X-Forwarded-For, the four MaxMind
+#               test DBs via the geoip2 module, three limit_req zones → origin
+#   bare        wrk → a bare Pingora proxy built from riskgate's code, every feature off
+#   rg-miss     wrk → riskgate, unmatched path (forwarded untouched, no lookups)
+#   rg-match    wrk → riskgate, matched route: geo + ASN + anonymous-IP + connection-type
+#               MMDBs, the Tor set, a 51k-line CIDR list, three limits, all headers
+# Every request carries X-Forwarded-For: 89.160.20.112. Proxies get CPU 0, wrk and the
+# origin CPU 1 (when taskset exists); rounds alternate the targets. Prints requests/s and
+# p50/p99 (medians over rounds) and the ratios, and writes them to benches/results/load.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-8s}"
+CONNS="${CONNS:-32}"
+OUT="${OUT:-$ROOT/benches/results/load.md}"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk || ! need nginx || [ ! -e /usr/lib/nginx/modules/ngx_http_geoip2_module.so ] || ! need cmake; then
+  echo "installing wrk, nginx-light, libnginx-mod-http-geoip2, cmake (Debian packages)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk nginx-light libnginx-mod-http-geoip2 cmake >/dev/null
+  # the package starts a system nginx on :80; the benchmark runs its own
+  $SUDO systemctl stop nginx 2>/dev/null || $SUDO service nginx stop 2>/dev/null || true
+fi
+
+cargo build --release --quiet --bin riskgate --example bare_proxy
+RG="$ROOT/target/release/riskgate"
+BARE="$ROOT/target/release/examples/bare_proxy"
+
+T="$(mktemp -d)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
+trap cleanup EXIT
+
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+PIN0=""; PIN1=""
+if need taskset && [ "$(nproc)" -ge 2 ]; then PIN0="taskset -c 0"; PIN1="taskset -c 1"; fi
+
+ORIGIN=$(port); NGX=$(port); BAREP=$(port); RGP=$(port); ADMIN=$(port)
+
+# --- nginx origin --------------------------------------------------------------------
+mkdir -p "$T/origin" "$T/ngx"
+cat > "$T/origin/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $T/origin/nginx.pid; error_log $T/origin/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$ORIGIN; location / { default_type text/plain; return 200 "ok\n"; } } }
+CONF
+$PIN1 nginx -c "$T/origin/nginx.conf" -p "$T/origin" & PIDS+=($!)
+
+# --- nginx proxy with geoip2 + limit_req ----------------------------------------------
+D="$ROOT/data"
+cat > "$T/ngx/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_http_geoip2_module.so;
+worker_processes 1; daemon off; pid $T/ngx/nginx.pid; error_log $T/ngx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 1000000;
+  set_real_ip_from 127.0.0.1; real_ip_header X-Forwarded-For; real_ip_recursive on;
+  geoip2 $D/GeoIP2-City-Test.mmdb { \$geo_country country iso_code; }
+  geoip2 $D/GeoLite2-ASN-Test.mmdb { \$geo_asn autonomous_system_number; }
+  geoip2 $D/GeoIP2-Anonymous-IP-Test.mmdb { \$geo_vpn is_anonymous_vpn; \$geo_tor is_tor_exit_node; \$geo_hosting is_hosting_provider; }
+  geoip2 $D/GeoIP2-Connection-Type-Test.mmdb { \$geo_conn connection_type; }
+  map \$remote_addr \$subnet24 { ~^(\d+\.\d+\.\d+)\. \$1; default \$remote_addr; }
+  limit_req_zone \$binary_remote_addr zone=ip:16m rate=1000000r/s;
+  limit_req_zone \$subnet24 zone=subnet:16m rate=1000000r/s;
+  limit_req_zone \$geo_asn zone=asn:16m rate=1000000r/s;
+  upstream origin { server 127.0.0.1:$ORIGIN; keepalive 256; }
+  server { listen 127.0.0.1:$NGX;
+    location / {
+      limit_req zone=ip burst=1000000 nodelay; limit_req zone=subnet burst=1000000 nodelay; limit_req zone=asn burst=1000000 nodelay;
+      proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header X-Risk-Country \$geo_country; proxy_set_header X-Risk-ASN \$geo_asn;
+      proxy_set_header X-Risk-Flags "\$geo_vpn\$geo_tor\$geo_hosting"; proxy_set_header X-Risk-Conn \$geo_conn;
+      proxy_pass http://origin; } } }
+CONF
+$PIN0 nginx -c "$T/ngx/nginx.conf" -p "$T/ngx" & PIDS+=($!)
+
+# --- bare Pingora and riskgate -------------------------------------------------------
+$PIN0 "$BARE" "127.0.0.1:$BAREP" "127.0.0.1:$ORIGIN" 1 >/dev/null 2>&1 & PIDS+=($!)
+cat > "$T/rg.yaml" <<CONF
+listen: ["127.0.0.1:$RGP"]
+upstream: "127.0.0.1:$ORIGIN"
+admin: "127.0.0.1:$ADMIN"
+threads: 1
+upgrade_sock: $T/rg-upgrade.sock
+log: { level: warn }
+client_ip: { trusted_proxies: ["127.0.0.1/32"] }
+intel:
+  mmdb:
+    geo: $D/GeoIP2-City-Test.mmdb
+    asn: $D/GeoLite2-ASN-Test.mmdb
+    anonymous_ip: $D/GeoIP2-Anonymous-IP-Test.mmdb
+    connection_type: $D/GeoIP2-Connection-Type-Test.mmdb
+  tor: { source: $D/tor-exit-addresses.txt }
+  lists: { hosting: $D/datacenter.txt }
+routes:
+  - { name: coupon, path: /api/apply-coupon, policy: promo }
+policies:
+  promo:
+    limits:
+      - { key: ip, rate: 1000000/s, burst: 1000000 }
+      - { key: subnet, rate: 1000000/s, burst: 1000000 }
+      - { key: asn, rate: 1000000/s, burst: 1000000 }
+CONF
+$PIN0 "$RG" run -c "$T/rg.yaml" 2>"$T/rg.log" & PIDS+=($!)
+
+for p in $ORIGIN $NGX $BAREP $RGP; do
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
+done
+# sanity: every target answers 200, riskgate's matched route with its headers
+for url in "http://127.0.0.1:$NGX/api/apply-coupon" "http://127.0.0.1:$BAREP/x" "http://127.0.0.1:$RGP/api/apply-coupon"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Forwarded-For: 89.160.20.112' "$url")
+  [ "$code" = 200 ] || { echo "sanity check failed: $url → $code"; cat "$T/rg.log"; exit 1; }
+done
+
+declare -A URL=(
+  [direct]="http://127.0.0.1:$ORIGIN/api/apply-coupon"
+  [nginx-geo]="http://127.0.0.1:$NGX/api/apply-coupon"
+  [bare]="http://127.0.0.1:$BAREP/api/apply-coupon"
+  [rg-miss]="http://127.0.0.1:$RGP/products"
+  [rg-match]="http://127.0.0.1:$RGP/api/apply-coupon"
+)
+ORDER=(direct nginx-geo bare rg-miss rg-match)
+
+# wrk's latency distribution → "rps p50_ms p99_ms non2xx"
+run_wrk() {
+  local out
+  out=$($PIN1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency -H 'X-Forwarded-For: 89.160.20.112' "$1")
+  python3 - "$out" <<'PY'
+import re, sys
+t = sys.argv[1]
+def ms(v):
+    n, u = re.match(r"([\d.]+)(\w+)", v).groups(); n = float(n)
+    return n / 1000 if u == "us" else n * 1000 if u == "s" else n
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+p50 = ms(re.search(r"\s50%\s+(\S+)", t).group(1)); p99 = ms(re.search(r"\s99%\s+(\S+)", t).group(1))
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+print(f"{rps:.0f} {p50:.3f} {p99:.3f} {bad.group(1) if bad else 0}")
+PY
+}
+
+declare -A RPS P50 P99
+for r in $(seq "$ROUNDS"); do
+  for name in "${ORDER[@]}"; do
+    read -r rps p50 p99 bad <<<"$(run_wrk "${URL[$name]}")"
+    [ "$bad" = 0 ] || echo "warning: $name answered $bad non-2xx responses"
+    RPS[$name]+="$rps "; P50[$name]+="$p50 "; P99[$name]+="$p99 "
+    echo "round $r  $name: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+  done
+done
+
+mkdir -p "$(dirname "$OUT")"
+python3 - "$OUT" "$ROUNDS" "$DURATION" "$CONNS" \
+  "${RPS[direct]}" "${RPS[nginx-geo]}" "${RPS[bare]}" "${RPS[rg-miss]}" "${RPS[rg-match]}" \
+  "${P50[direct]}" "${P50[nginx-geo]}" "${P50[bare]}" "${P50[rg-miss]}" "${P50[rg-match]}" \
+  "${P99[direct]}" "${P99[nginx-geo]}" "${P99[bare]}" "${P99[rg-miss]}" "${P99[rg-match]}" <<'PY'
+import statistics, sys, datetime, platform, os
+out, rounds, dur, conns = sys.argv[1:5]
+names = ["direct", "nginx-geo", "bare", "rg-miss", "rg-match"]
+v = sys.argv[5:]
+med = lambda s: statistics.median(float(x) for x in s.split())
+rps = {n: med(v[i]) for i, n in enumerate(names)}
+p50 = {n: med(v[5 + i]) for i, n in enumerate(names)}
+p99 = {n: med(v[10 + i]) for i, n in enumerate(names)}
+lines = [
+    f"# Load benchmark — {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
+    "",
+    f"`make bench` on {os.cpu_count()} cores ({platform.machine()}): wrk -t1 -c{conns} -d{dur}, {rounds} alternating rounds, medians;",
+    "proxies pinned to CPU 0, wrk and the nginx origin to CPU 1; every request carries `X-Forwarded-For: 89.160.20.112`.",
+    "",
+    "| target | requests/s | p50 ms | p99 ms | vs bare | vs nginx-geo |",
+    "|---|---:|---:|---:|---:|---:|",
+]
+for n in names:
+    lines.append(f"| {n} | {rps[n]:.0f} | {p50[n]:.3f} | {p99[n]:.3f} | {rps[n]/rps['bare']:.2f}× | {rps[n]/rps['nginx-geo']:.2f}× |")
+lines += [
+    "",
+    f"- riskgate matched / bare Pingora: **{rps['rg-match']/rps['bare']:.3f}×** throughput, p99 {p99['rg-match']/p99['bare']:.2f}× ",
+    f"- riskgate unmatched / bare Pingora: **{rps['rg-miss']/rps['bare']:.3f}×** throughput, p99 {p99['rg-miss']/p99['bare']:.2f}×",
+    f"- riskgate matched / nginx-geo: **{rps['rg-match']/rps['nginx-geo']:.3f}×** throughput, p99 {p99['rg-match']/p99['nginx-geo']:.2f}×",
+]
+text = "\n".join(lines) + "\n"
+open(out, "w").write(text)
+print(); print(text)
+PY
