@@ -48,10 +48,9 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, cfg: &ClientIpConfig) -> IpAdd
 }
 
 fn from_xff(peer: IpAddr, headers: &HeaderMap, cfg: &ClientIpConfig) -> IpAddr {
-    let values: Vec<&http::HeaderValue> = headers.get_all("x-forwarded-for").iter().collect();
     let mut last_trusted = None;
     // Later header lines were appended by nearer proxies: walk them last to first.
-    for v in values.iter().rev() {
+    for v in headers.get_all("x-forwarded-for").iter().rev() {
         let Ok(s) = v.to_str() else {
             return peer;
         };

@@ -1,5 +1,8 @@
 //! The `X-Risk-*` contract with the origin.
 
+use std::sync::LazyLock;
+
+use http::HeaderValue;
 use pingora::http::RequestHeader;
 
 use crate::config::IntelConfig;
@@ -40,7 +43,7 @@ pub fn strip_client_risk_headers(req: &mut RequestHeader) {
     }
 }
 
-/// The values written, in contract order (also used by explain and tests).
+/// The values written, in contract order, as strings (explain and tests).
 pub fn values(
     d: &Decision,
     facts: &Facts,
@@ -60,15 +63,95 @@ pub fn values(
     ]
 }
 
-/// Write the headers of a matched route onto the upstream request.
+/// Header names as written on the wire (Pingora keeps the case we give).
+const WIRE: [&str; 9] = [
+    "X-Risk-Score",
+    "X-Risk-Action",
+    "X-Risk-Reasons",
+    "X-Risk-Client-IP",
+    "X-Risk-Country",
+    "X-Risk-ASN",
+    "X-Risk-Network",
+    "X-Risk-Route",
+    "X-Risk-Mode",
+];
+
+/// Every score's value, built once: a request clones a static value, no formatting.
+static SCORES: LazyLock<Vec<HeaderValue>> =
+    LazyLock::new(|| (0..=100u32).map(HeaderValue::from).collect());
+
+/// "AAABAC…ZZ": a country header points into this, no allocation.
+static COUNTRY_CODES: LazyLock<&'static [u8]> = LazyLock::new(|| {
+    let mut v = Vec::with_capacity(26 * 26 * 2);
+    for a in b'A'..=b'Z' {
+        for b in b'A'..=b'Z' {
+            v.extend_from_slice(&[a, b]);
+        }
+    }
+    Box::leak(v.into_boxed_slice())
+});
+
+fn country_value(c: Option<[u8; 2]>) -> HeaderValue {
+    match c {
+        Some([a, b]) if a.is_ascii_uppercase() && b.is_ascii_uppercase() => {
+            let i = (usize::from(a - b'A') * 26 + usize::from(b - b'A')) * 2;
+            let bytes = bytes::Bytes::from_static(&COUNTRY_CODES[i..i + 2]);
+            HeaderValue::from_maybe_shared(bytes).unwrap_or_else(|_| HeaderValue::from_static(""))
+        }
+        _ => HeaderValue::from_static(""),
+    }
+}
+
+/// Format into a stack buffer, then one copy into the header value.
+fn display_value(v: impl std::fmt::Display) -> HeaderValue {
+    use std::io::Write as _;
+    let mut buf = [0u8; 48];
+    let mut cur = std::io::Cursor::new(&mut buf[..]);
+    if write!(cur, "{v}").is_err() {
+        return HeaderValue::from_static("");
+    }
+    let n = cur.position() as usize;
+    HeaderValue::from_bytes(&buf[..n]).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn reasons_value(d: &Decision, intel: &IntelConfig) -> HeaderValue {
+    if d.reasons.is_empty() {
+        return HeaderValue::from_static("");
+    }
+    // one fixed signal alone (the common case): a static string
+    if d.reasons.lists == 0 && d.reasons.fixed.count_ones() == 1 {
+        let s = crate::decide::Signal::ALL[d.reasons.fixed.trailing_zeros() as usize];
+        return HeaderValue::from_static(s.name());
+    }
+    HeaderValue::try_from(d.reasons.render(intel)).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Write the headers of a matched route onto the upstream request. `route` is the
+/// route name, prebuilt as a header value when the snapshot was built.
 pub fn write(
     req: &mut RequestHeader,
     d: &Decision,
     facts: &Facts,
-    route: &str,
+    route: &HeaderValue,
     intel: &IntelConfig,
 ) -> pingora::Result<()> {
-    for (k, v) in values(d, facts, route, intel) {
+    let score = SCORES[d.score.min(100) as usize].clone();
+    let asn = match facts.asn {
+        Some(a) => HeaderValue::from(a),
+        None => HeaderValue::from_static(""),
+    };
+    let vals = [
+        score,
+        HeaderValue::from_static(d.action.as_str()),
+        reasons_value(d, intel),
+        display_value(facts.ip),
+        country_value(facts.country),
+        asn,
+        HeaderValue::from_static(d.network.as_str()),
+        route.clone(),
+        HeaderValue::from_static(d.mode.as_str()),
+    ];
+    for (k, v) in WIRE.into_iter().zip(vals) {
         req.insert_header(k, v)?;
     }
     Ok(())
@@ -90,5 +173,32 @@ mod tests {
         let mut left: Vec<_> = req.headers.keys().map(|k| k.as_str().to_string()).collect();
         left.sort();
         assert_eq!(left, vec!["host".to_string(), "x-riskless".to_string()]);
+    }
+}
+
+#[cfg(test)]
+mod value_tests {
+    use super::*;
+
+    #[test]
+    fn prebuilt_values_match_the_plain_ones() {
+        assert_eq!(SCORES[0], "0");
+        assert_eq!(SCORES[100], "100");
+        assert_eq!(country_value(Some(*b"SE")), "SE");
+        assert_eq!(country_value(Some(*b"ZZ")), "ZZ");
+        assert_eq!(country_value(Some(*b"AA")), "AA");
+        assert_eq!(country_value(None), "");
+        assert_eq!(
+            display_value("2001:db8::1".parse::<std::net::IpAddr>().unwrap()),
+            "2001:db8::1"
+        );
+        assert_eq!(
+            display_value(
+                "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+                    .parse::<std::net::IpAddr>()
+                    .unwrap()
+            ),
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+        );
     }
 }

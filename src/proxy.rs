@@ -175,13 +175,8 @@ impl ProxyHttp for Gateway {
         headers::strip_client_risk_headers(upstream);
         if let (Some(m), Some(snap)) = (&ctx.matched, &ctx.snap) {
             let cfg = &snap.config;
-            headers::write(
-                upstream,
-                &m.decision,
-                &m.facts,
-                &cfg.routes[m.route].name,
-                &cfg.intel,
-            )?;
+            let route = &snap.metrics[m.route].route_header;
+            headers::write(upstream, &m.decision, &m.facts, route, &cfg.intel)?;
         }
         Ok(())
     }

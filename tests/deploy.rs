@@ -190,7 +190,9 @@ fn every_yaml_example_in_the_operator_guide_is_a_valid_config() {
     let mut n = 0;
     for block in guide.split("```yaml").skip(1) {
         let yaml = block.split("```").next().unwrap();
-        let text = format!("upstream: 127.0.0.1:3000\nintel:\n  lists:\n    deny: /etc/riskgate/deny.txt\n{yaml}");
+        let text = format!(
+            "upstream: 127.0.0.1:3000\nintel:\n  lists:\n    deny: /etc/riskgate/deny.txt\n{yaml}"
+        );
         riskgate::config::parse(&text, Path::new("/etc/riskgate/gateway.yaml"))
             .unwrap_or_else(|e| panic!("example {n} of the guide does not compile:\n{yaml}\n{e}"));
         n += 1;
