@@ -3,6 +3,8 @@
 //! Files are read into memory (not mapped): a file replaced or truncated on disk
 //! while it is in service can then never fault a request.
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +40,29 @@ pub struct Mmdb {
     pub database_type: String,
     pub build_epoch: u64,
     ipv4_only: bool,
+    /// geo only: the country of every record, decoded once at load, by data offset
+    countries: HashMap<usize, Option<CountryCode>, BuildHasherDefault<OffsetHasher>>,
+}
+
+/// Data offsets come from our own file, not from clients: a multiplicative hash is
+/// enough, and far cheaper than SipHash on the request path.
+#[derive(Default)]
+struct OffsetHasher(u64);
+
+impl std::hash::Hasher for OffsetHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
 }
 
 impl std::fmt::Debug for Mmdb {
@@ -165,14 +190,47 @@ fn code(s: &str) -> Option<CountryCode> {
 /// `Reader::verify`, does not reject real databases whose metadata lacks optional
 /// parts (the iptoasn files have an empty `description`). It allocates nothing per
 /// record and runs only when a file is (re)loaded, off the request path.
-fn walk(reader: &Reader<&[u8]>) -> Result<usize, maxminddb::MaxMindDbError> {
+fn walk(
+    reader: &Reader<&[u8]>,
+    kind: MmdbKind,
+    countries: &mut HashMap<usize, Option<CountryCode>, BuildHasherDefault<OffsetHasher>>,
+) -> Result<usize, maxminddb::MaxMindDbError> {
     let mut n = 0;
     for item in reader.networks(Default::default())? {
         let item = item?;
         item.decode::<serde::de::IgnoredAny>()?;
+        if kind == MmdbKind::Geo {
+            if let Some(off) = item.offset() {
+                if !countries.contains_key(&off) {
+                    countries.insert(off, country_of(&item)?);
+                }
+            }
+        }
         n += 1;
     }
     Ok(n)
+}
+
+/// The country of a found record: `country.iso_code`, else the flat `country_code` of
+/// DB-IP / iptoasn / IPinfo-lite files, else `registered_country.iso_code`.
+fn country_of<S: AsRef<[u8]>>(
+    r: &maxminddb::LookupResult<'_, S>,
+) -> Result<Option<CountryCode>, maxminddb::MaxMindDbError> {
+    for path in [
+        &[PathElement::Key("country"), PathElement::Key("iso_code")][..],
+        &[PathElement::Key("country_code")][..],
+        &[
+            PathElement::Key("registered_country"),
+            PathElement::Key("iso_code"),
+        ][..],
+    ] {
+        if let Some(s) = r.decode_path::<&str>(path)? {
+            if let Some(c) = code(s) {
+                return Ok(Some(c));
+            }
+        }
+    }
+    Ok(None)
 }
 
 impl Mmdb {
@@ -184,10 +242,12 @@ impl Mmdb {
             message: e,
         };
         let bytes = std::fs::read(path).map_err(|e| ctx(e.to_string()))?;
+        let mut countries = HashMap::default();
         {
             let view = Reader::from_source(&bytes[..]).map_err(|e| ctx(e.to_string()))?;
-            walk(&view).map_err(|e| ctx(format!("corrupt database: {e}")))?;
+            walk(&view, kind, &mut countries).map_err(|e| ctx(format!("corrupt database: {e}")))?;
         }
+        countries.shrink_to_fit();
         let reader = Reader::from_source(bytes).map_err(|e| ctx(e.to_string()))?;
         let md = reader.metadata();
         let db = Mmdb {
@@ -197,6 +257,7 @@ impl Mmdb {
             build_epoch: md.build_epoch,
             ipv4_only: md.ip_version == 4,
             reader,
+            countries,
         };
         for p in PROBES {
             let ip: IpAddr = p.parse().expect("probe address");
@@ -215,8 +276,7 @@ impl Mmdb {
         self.ipv4_only && ip.is_ipv6()
     }
 
-    /// The country: `country.iso_code`, else the flat `country_code` of DB-IP /
-    /// iptoasn / IPinfo-lite files, else `registered_country.iso_code`.
+    /// The country (see [`country_of`]), from the table decoded at load.
     pub fn country(&self, ip: IpAddr) -> Lookup<CountryCode> {
         if self.skip(ip) {
             return Ok(None);
@@ -225,21 +285,10 @@ impl Mmdb {
         if !r.has_data() {
             return Ok(None);
         }
-        for path in [
-            &[PathElement::Key("country"), PathElement::Key("iso_code")][..],
-            &[PathElement::Key("country_code")][..],
-            &[
-                PathElement::Key("registered_country"),
-                PathElement::Key("iso_code"),
-            ][..],
-        ] {
-            if let Some(s) = r.decode_path::<&str>(path).map_err(err)? {
-                if let Some(c) = code(s) {
-                    return Ok(Some(c));
-                }
-            }
+        if let Some(c) = r.offset().and_then(|o| self.countries.get(&o)) {
+            return Ok(*c);
         }
-        Ok(None)
+        country_of(&r).map_err(err)
     }
 
     /// The AS number and, through `f`, its organisation (borrowed from the database).
