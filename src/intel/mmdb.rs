@@ -201,8 +201,8 @@ fn walk(
         item.decode::<serde::de::IgnoredAny>()?;
         if kind == MmdbKind::Geo {
             if let Some(off) = item.offset() {
-                if !countries.contains_key(&off) {
-                    countries.insert(off, country_of(&item)?);
+                if let std::collections::hash_map::Entry::Vacant(e) = countries.entry(off) {
+                    e.insert(country_of(&item)?);
                 }
             }
         }
