@@ -4,23 +4,14 @@
 //! Each row runs in a fresh child process, so the RSS of one row is not inflated by
 //! the allocator's memory from the previous one.
 
+mod common;
+use common::rss_kib;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Instant;
 
 use riskgate::intel::Facts;
 use riskgate::limits::Limiters;
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
 
 fn row(ips: u32, max_keys: usize) {
     let yaml = format!(

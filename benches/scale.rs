@@ -2,23 +2,14 @@
 //! test): `cargo bench --bench scale`. Each row runs in a child process so RSS growth
 //! is its own. Synthetic data is spread over the address space like real lists.
 
+mod common;
+use common::rss_kib;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 use riskgate::intel::lists::CidrSet;
 use riskgate::intel::tor::TorSet;
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn spread(i: u32) -> u32 {
     i.wrapping_mul(2_654_435_761)
