@@ -24,8 +24,10 @@ check: build
 	./target/release/riskgate check -c gateway.yaml
 
 test: deps
-	$(CARGO) test --profile ci --all-targets
+	@mkdir -p target; set -o pipefail; $(CARGO) test --profile ci --lib --tests --benches 2>&1 | tee target/test.log
+	$(CARGO) build --profile ci --quiet --example bare_proxy
 	./target/ci/riskgate check -c gateway.yaml
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test.log
 
 # Load benchmark side by side (nginx, bare Pingora, riskgate) + criterion benches
 bench: deps
