@@ -1,10 +1,9 @@
 //! The decision: facts about a client + a policy (+ what the limiters said) →
 //! `{score, action, reasons}`. Pure: no I/O, no clock, no shared state.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::config::{IntelConfig, ListKind, Mode, OnLookupError, Policy};
+use crate::config::{IntelConfig, Mode, OnLookupError, Policy};
 use crate::intel::Facts;
 
 /// The fixed signals, in the order of DESIGN.md's table. `list:NAME` signals sit
@@ -82,60 +81,43 @@ impl Reasons {
         self.fixed == 0 && self.lists == 0
     }
 
-    /// Every signal name, in the contract's order.
+    /// Every signal name, in the contract's order: fixed signals up to
+    /// `country_denied`, then lists, then the rate signals and `lookup_error`.
+    pub fn iter<'a>(&self, intel: &'a IntelConfig) -> impl Iterator<Item = &'a str> + 'a {
+        let (fixed, lists) = (self.fixed, self.lists);
+        let has = move |s: &Signal| fixed & s.bit() != 0;
+        let head = Signal::ALL[..=Signal::CountryDenied as usize]
+            .iter()
+            .filter(move |s| has(s));
+        let tail = Signal::ALL[Signal::RateIp as usize..]
+            .iter()
+            .filter(move |s| has(s));
+        let listed = intel
+            .lists
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| lists & (1 << i) != 0)
+            .map(|(_, l)| l.signal.as_str());
+        head.map(|s| s.name())
+            .chain(listed)
+            .chain(tail.map(|s| s.name()))
+    }
+
     pub fn names<'a>(&self, intel: &'a IntelConfig) -> Vec<std::borrow::Cow<'a, str>> {
-        let mut out = Vec::new();
-        for s in &Signal::ALL[..=Signal::CountryDenied as usize] {
-            if self.has(*s) {
-                out.push(s.name().into());
-            }
-        }
-        for (i, l) in intel.lists.iter().enumerate() {
-            if self.lists & (1 << i) != 0 {
-                out.push(format!("list:{}", l.name).into());
-            }
-        }
-        for s in &Signal::ALL[Signal::RateIp as usize..] {
-            if self.has(*s) {
-                out.push(s.name().into());
-            }
-        }
-        out
+        self.iter(intel).map(std::borrow::Cow::Borrowed).collect()
     }
 
     /// The `X-Risk-Reasons` value.
     pub fn render(&self, intel: &IntelConfig) -> String {
         let mut out = String::new();
-        for s in &Signal::ALL[..=Signal::CountryDenied as usize] {
-            if self.has(*s) {
-                push_csv(&mut out, s.name());
+        for name in self.iter(intel) {
+            if !out.is_empty() {
+                out.push(',');
             }
-        }
-        let mut bits = self.lists;
-        while bits != 0 {
-            let i = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            if let Some(l) = intel.lists.get(i) {
-                if !out.is_empty() {
-                    out.push(',');
-                }
-                let _ = write!(out, "list:{}", l.name);
-            }
-        }
-        for s in &Signal::ALL[Signal::RateIp as usize..] {
-            if self.has(*s) {
-                push_csv(&mut out, s.name());
-            }
+            out.push_str(name);
         }
         out
     }
-}
-
-fn push_csv(out: &mut String, s: &str) {
-    if !out.is_empty() {
-        out.push(',');
-    }
-    out.push_str(s);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -392,14 +374,4 @@ pub fn decide(
     limits: LimitOutcome,
 ) -> Decision {
     apply_limits(assess(facts, policy, intel), limits, policy)
-}
-
-/// Whether `kind` lists feed a fixed signal (for explain).
-pub fn list_signal(kind: ListKind) -> Option<Signal> {
-    match kind {
-        ListKind::Hosting => Some(Signal::Hosting),
-        ListKind::Vpn => Some(Signal::Vpn),
-        ListKind::Proxy => Some(Signal::Proxy),
-        ListKind::Allow | ListKind::Named => None,
-    }
 }

@@ -124,9 +124,17 @@ pub fn explain(
         let because = because(&name, &facts, cfg);
         signals.push(json!({"signal": name, "weight": if d.allow_listed { 0 } else { weight }, "because": because}));
     }
-    let hdrs: serde_json::Map<String, Value> = headers::values(&d, &facts, &r.name, &cfg.intel)
+    let route_value =
+        http::HeaderValue::from_str(&r.name).unwrap_or_else(|_| http::HeaderValue::from_static(""));
+    let hdrs: serde_json::Map<String, Value> = headers::NAMES
         .into_iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v)))
+        .zip(headers::values(&d, &facts, &route_value, &cfg.intel))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                Value::String(v.to_str().unwrap_or("").to_string()),
+            )
+        })
         .collect();
     Ok(json!({
         "ip": ip.to_string(), "path": path, "method": method.as_str(),

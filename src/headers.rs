@@ -43,25 +43,10 @@ pub fn strip_client_risk_headers(req: &mut RequestHeader) {
     }
 }
 
-/// The values written, in contract order, as strings (explain and tests).
-pub fn values(
-    d: &Decision,
-    facts: &Facts,
-    route: &str,
-    intel: &IntelConfig,
-) -> [(&'static str, String); 9] {
-    [
-        (SCORE, d.score.to_string()),
-        (ACTION, d.action.as_str().to_string()),
-        (REASONS, d.reasons.render(intel)),
-        (CLIENT_IP, facts.ip.to_string()),
-        (COUNTRY, facts.country_str().unwrap_or("").to_string()),
-        (ASN, facts.asn.map(|a| a.to_string()).unwrap_or_default()),
-        (NETWORK, d.network.as_str().to_string()),
-        (ROUTE, route.to_string()),
-        (MODE, d.mode.as_str().to_string()),
-    ]
-}
+/// The header names in contract order, lower-case (as explain reports them).
+pub const NAMES: [&str; 9] = [
+    SCORE, ACTION, REASONS, CLIENT_IP, COUNTRY, ASN, NETWORK, ROUTE, MODE,
+];
 
 /// Header names as written on the wire (Pingora keeps the case we give).
 const WIRE: [&str; 9] = [
@@ -126,22 +111,20 @@ fn reasons_value(d: &Decision, intel: &IntelConfig) -> HeaderValue {
     HeaderValue::try_from(d.reasons.render(intel)).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Write the headers of a matched route onto the upstream request. `route` is the
-/// route name, prebuilt as a header value when the snapshot was built.
-pub fn write(
-    req: &mut RequestHeader,
+/// The nine values, in the order of [`NAMES`]. `route` is the route name, prebuilt
+/// as a header value when the snapshot was built.
+pub fn values(
     d: &Decision,
     facts: &Facts,
     route: &HeaderValue,
     intel: &IntelConfig,
-) -> pingora::Result<()> {
-    let score = SCORES[d.score.min(100) as usize].clone();
+) -> [HeaderValue; 9] {
     let asn = match facts.asn {
         Some(a) => HeaderValue::from(a),
         None => HeaderValue::from_static(""),
     };
-    let vals = [
-        score,
+    [
+        SCORES[d.score.min(100) as usize].clone(),
         HeaderValue::from_static(d.action.as_str()),
         reasons_value(d, intel),
         display_value(facts.ip),
@@ -150,8 +133,18 @@ pub fn write(
         HeaderValue::from_static(d.network.as_str()),
         route.clone(),
         HeaderValue::from_static(d.mode.as_str()),
-    ];
-    for (k, v) in WIRE.into_iter().zip(vals) {
+    ]
+}
+
+/// Write the headers of a matched route onto the upstream request.
+pub fn write(
+    req: &mut RequestHeader,
+    d: &Decision,
+    facts: &Facts,
+    route: &HeaderValue,
+    intel: &IntelConfig,
+) -> pingora::Result<()> {
+    for (k, v) in WIRE.into_iter().zip(values(d, facts, route, intel)) {
         req.insert_header(k, v)?;
     }
     Ok(())

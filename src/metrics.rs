@@ -137,12 +137,7 @@ impl RouteMetrics {
                         .unwrap_or_else(|_| http::HeaderValue::from_static("")),
                     actions: [a("allow"), a("verify"), a("block"), a("limit")],
                     fixed: Signal::ALL.map(|sig| s(sig.name())),
-                    lists: cfg
-                        .intel
-                        .lists
-                        .iter()
-                        .map(|l| s(&format!("list:{}", l.name)))
-                        .collect(),
+                    lists: cfg.intel.lists.iter().map(|l| s(&l.signal)).collect(),
                 }
             })
             .collect()

@@ -655,6 +655,7 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
             };
             if let Some(source) = source {
                 out.lists.push(ListConfig {
+                    signal: format!("list:{name}"),
                     name,
                     kind,
                     source,

@@ -9,7 +9,7 @@ pub mod raw;
 pub mod units;
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -178,6 +178,8 @@ pub enum ListKind {
 #[derive(Debug, Clone)]
 pub struct ListConfig {
     pub name: String,
+    /// `list:NAME`, the signal name, built once here
+    pub signal: String,
     pub kind: ListKind,
     pub source: Source,
     pub refresh: Duration,
@@ -399,17 +401,4 @@ pub struct Config {
     pub intel: IntelConfig,
     pub routes: Vec<Route>,
     pub policies: Vec<Policy>,
-}
-
-impl Config {
-    pub fn policy_index(&self, name: &str) -> Option<usize> {
-        self.policies.iter().position(|p| p.name == name)
-    }
-
-    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
-        self.client_ip
-            .trusted_proxies
-            .iter()
-            .any(|n| n.contains(&ip))
-    }
 }
