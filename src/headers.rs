@@ -87,6 +87,33 @@ fn country_value(c: Option<[u8; 2]>) -> HeaderValue {
     }
 }
 
+/// An address as a header value. IPv4 (nearly every client) is written digit by
+/// digit into a stack buffer; IPv6 goes through `Display` (the RFC 5952 form).
+fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return display_value(ip);
+    };
+    let mut buf = [0u8; 15];
+    let mut n = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if octet >= 100 {
+            buf[n] = b'0' + octet / 100;
+            n += 1;
+        }
+        if octet >= 10 {
+            buf[n] = b'0' + octet / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + octet % 10;
+        n += 1;
+    }
+    HeaderValue::from_bytes(&buf[..n]).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
 /// Format into a stack buffer, then one copy into the header value.
 fn display_value(v: impl std::fmt::Display) -> HeaderValue {
     use std::io::Write as _;
@@ -127,7 +154,7 @@ pub fn values(
         SCORES[d.score.min(100) as usize].clone(),
         HeaderValue::from_static(d.action.as_str()),
         reasons_value(d, intel),
-        display_value(facts.ip),
+        ip_value(facts.ip),
         country_value(facts.country),
         asn,
         HeaderValue::from_static(d.network.as_str()),
@@ -193,5 +220,22 @@ mod value_tests {
             ),
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
         );
+    }
+
+    #[test]
+    fn ipv4_digits_match_display_for_every_octet() {
+        for o in 0..=255u8 {
+            for ip in [
+                [o, 0, 9, 10],
+                [1, o, 99, 100],
+                [255, 200, o, 1],
+                [0, 0, 0, o],
+            ] {
+                let ip = std::net::IpAddr::from(ip);
+                assert_eq!(ip_value(ip), ip.to_string().as_str(), "{ip}");
+            }
+        }
+        let v6: std::net::IpAddr = "2a02:d440::1".parse().unwrap();
+        assert_eq!(ip_value(v6), "2a02:d440::1");
     }
 }

@@ -6,7 +6,6 @@
 //! same), then the key closest to full. An attacker with a million fresh IPs therefore
 //! costs at most `max_keys` entries, and the subnet and ASN limits still catch it.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
@@ -26,10 +25,17 @@ use crate::intel::Facts;
 
 const SHARDS: usize = 64;
 
+/// Keys are client addresses, subnets and AS numbers: a fast hasher with a random
+/// per-store seed (foldhash), not SipHash — three limits hash three keys a request,
+/// and a full shard evicts instead of growing, so a crafted key set cannot blow up
+/// the table.
+type Hasher = foldhash::fast::RandomState;
+type Shard = HashMap<u128, u64, Hasher>;
+
 /// A sharded map from key to GCRA state ("theoretical arrival time"), bounded in size.
 pub struct BoundedStore<C: Clock> {
-    shards: Vec<Mutex<HashMap<u128, u64>>>,
-    hasher: RandomState,
+    shards: Vec<Mutex<Shard>>,
+    hasher: Hasher,
     per_shard: usize,
     clock: C,
     start: C::Instant,
@@ -39,16 +45,19 @@ impl<C: Clock> BoundedStore<C> {
     fn new(max_keys: usize, clock: C) -> Self {
         let start = clock.now();
         BoundedStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: RandomState::new(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::with_hasher(Hasher::default())))
+                .collect(),
+            hasher: Hasher::default(),
             per_shard: max_keys.div_ceil(SHARDS).max(1),
             clock,
             start,
         }
     }
 
-    fn shard(&self, key: &u128) -> &Mutex<HashMap<u128, u64>> {
-        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
+    fn shard(&self, key: &u128) -> &Mutex<Shard> {
+        // the high bits: the shard's own table indexes by the low ones
+        &self.shards[(self.hasher.hash_one(key) >> 58) as usize % SHARDS]
     }
 
     /// Now, as governor measures it (relative to the limiter's start).
@@ -80,7 +89,7 @@ impl<C: Clock> BoundedStore<C> {
 /// Free at least one slot in a full shard, in constant time: among a sample of
 /// entries, drop every idle one (its bucket is full again: no information is lost);
 /// if none is idle, drop the one nearest to a full bucket.
-fn make_room(m: &mut HashMap<u128, u64>, now: u64) {
+fn make_room(m: &mut Shard, now: u64) {
     let mut idle = [0u128; 32];
     let mut n_idle = 0;
     let mut nearest: Option<(u128, u64)> = None;
@@ -121,9 +130,14 @@ impl<C: Clock> BoundedStore<C> {
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
         let mut m = self.shard(key).lock().unwrap();
-        let prev = m.get(key).copied();
-        let (out, next) = f(prev.map(Nanos::from))?;
-        if prev.is_none() && m.len() >= self.per_shard {
+        if let Some(tat) = m.get_mut(key) {
+            // the common case, a known key: one lookup, updated in place
+            let (out, next) = f(Some(Nanos::from(*tat)))?;
+            *tat = next.as_u64();
+            return Ok(out);
+        }
+        let (out, next) = f(None)?;
+        if m.len() >= self.per_shard {
             make_room(&mut m, self.now_rel());
         }
         m.insert(*key, next.as_u64());

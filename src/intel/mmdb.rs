@@ -40,8 +40,98 @@ pub struct Mmdb {
     pub database_type: String,
     pub build_epoch: u64,
     ipv4_only: bool,
-    /// geo only: the country of every record, decoded once at load, by data offset
-    countries: HashMap<usize, Option<CountryCode>, BuildHasherDefault<OffsetHasher>>,
+    /// what riskgate reads of every record, decoded once at load, by data offset
+    records: Records,
+}
+
+type OffsetMap<T> = HashMap<usize, T, BuildHasherDefault<OffsetHasher>>;
+
+/// Every record of a file, decoded once when it is loaded into the few facts riskgate
+/// reads: a request walks the search tree and reads one table entry, no decoding.
+/// Files have far fewer distinct records than networks (a GeoLite2-ASN record is
+/// shared by all of its AS's networks).
+enum Records {
+    Geo(OffsetMap<Option<CountryCode>>),
+    Asn(OffsetMap<AsnInfo>),
+    Anonymous(OffsetMap<AnonFlags>),
+    Connection(OffsetMap<Option<ConnectionType>>),
+}
+
+struct AsnInfo {
+    number: Option<u32>,
+    org: Option<Box<str>>,
+}
+
+impl Records {
+    fn new(kind: MmdbKind) -> Records {
+        match kind {
+            MmdbKind::Geo => Records::Geo(OffsetMap::default()),
+            MmdbKind::Asn => Records::Asn(OffsetMap::default()),
+            MmdbKind::AnonymousIp => Records::Anonymous(OffsetMap::default()),
+            MmdbKind::ConnectionType => Records::Connection(OffsetMap::default()),
+        }
+    }
+
+    /// Decode the record at `off` unless it was seen before; false when it was.
+    fn remember<S: AsRef<[u8]>>(
+        &mut self,
+        off: usize,
+        r: &maxminddb::LookupResult<'_, S>,
+    ) -> Result<bool, maxminddb::MaxMindDbError> {
+        fn put<T>(
+            m: &mut OffsetMap<T>,
+            off: usize,
+            f: impl FnOnce() -> Result<T, maxminddb::MaxMindDbError>,
+        ) -> Result<bool, maxminddb::MaxMindDbError> {
+            match m.entry(off) {
+                std::collections::hash_map::Entry::Occupied(_) => Ok(false),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(f()?);
+                    Ok(true)
+                }
+            }
+        }
+        match self {
+            Records::Geo(m) => put(m, off, || country_of(r)),
+            Records::Asn(m) => put(m, off, || asn_of(r)),
+            Records::Anonymous(m) => put(m, off, || anon_of(r)),
+            Records::Connection(m) => put(m, off, || connection_of(r)),
+        }
+    }
+
+    fn geo(&self) -> Option<&OffsetMap<Option<CountryCode>>> {
+        match self {
+            Records::Geo(m) => Some(m),
+            _ => None,
+        }
+    }
+    fn asn(&self) -> Option<&OffsetMap<AsnInfo>> {
+        match self {
+            Records::Asn(m) => Some(m),
+            _ => None,
+        }
+    }
+    fn anonymous(&self) -> Option<&OffsetMap<AnonFlags>> {
+        match self {
+            Records::Anonymous(m) => Some(m),
+            _ => None,
+        }
+    }
+    fn connection(&self) -> Option<&OffsetMap<Option<ConnectionType>>> {
+        match self {
+            Records::Connection(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        match self {
+            Records::Geo(m) => m.shrink_to_fit(),
+            Records::Asn(m) => m.shrink_to_fit(),
+            Records::Anonymous(m) => m.shrink_to_fit(),
+            Records::Connection(m) => m.shrink_to_fit(),
+        }
+    }
 }
 
 /// Data offsets come from our own file, not from clients: a multiplicative hash is
@@ -184,31 +274,61 @@ fn code(s: &str) -> Option<CountryCode> {
         .then(|| [b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()])
 }
 
-/// Visit every network of the search tree and decode every record it points to.
+/// Visit every network of the search tree, check every record it points to, and
+/// decode each distinct record once into `records`.
 ///
 /// This is a full integrity check of the tree and the data section that, unlike
 /// `Reader::verify`, does not reject real databases whose metadata lacks optional
-/// parts (the iptoasn files have an empty `description`). It allocates nothing per
-/// record and runs only when a file is (re)loaded, off the request path.
-fn walk(
-    reader: &Reader<&[u8]>,
-    kind: MmdbKind,
-    countries: &mut HashMap<usize, Option<CountryCode>, BuildHasherDefault<OffsetHasher>>,
-) -> Result<usize, maxminddb::MaxMindDbError> {
+/// parts (the iptoasn files have an empty `description`). It runs only when a file is
+/// (re)loaded, off the request path.
+fn walk(reader: &Reader<&[u8]>, records: &mut Records) -> Result<usize, maxminddb::MaxMindDbError> {
     let mut n = 0;
     for item in reader.networks(Default::default())? {
         let item = item?;
-        item.decode::<serde::de::IgnoredAny>()?;
-        if kind == MmdbKind::Geo {
-            if let Some(off) = item.offset() {
-                if let std::collections::hash_map::Entry::Vacant(e) = countries.entry(off) {
-                    e.insert(country_of(&item)?);
+        match item.offset() {
+            Some(off) => {
+                if records.remember(off, &item)? {
+                    item.decode::<serde::de::IgnoredAny>()?;
                 }
+            }
+            None => {
+                item.decode::<serde::de::IgnoredAny>()?;
             }
         }
         n += 1;
     }
     Ok(n)
+}
+
+fn asn_of<S: AsRef<[u8]>>(
+    r: &maxminddb::LookupResult<'_, S>,
+) -> Result<AsnInfo, maxminddb::MaxMindDbError> {
+    Ok(match r.decode::<AsnRecord>()? {
+        Some(rec) => AsnInfo {
+            number: rec
+                .autonomous_system_number
+                .and_then(|n| u32::try_from(n.0).ok()),
+            org: rec.autonomous_system_organization.map(Box::from),
+        },
+        None => AsnInfo {
+            number: None,
+            org: None,
+        },
+    })
+}
+
+fn anon_of<S: AsRef<[u8]>>(
+    r: &maxminddb::LookupResult<'_, S>,
+) -> Result<AnonFlags, maxminddb::MaxMindDbError> {
+    Ok(r.decode::<AnonFlags>()?.unwrap_or_default())
+}
+
+fn connection_of<S: AsRef<[u8]>>(
+    r: &maxminddb::LookupResult<'_, S>,
+) -> Result<Option<ConnectionType>, maxminddb::MaxMindDbError> {
+    Ok(r.decode::<ConnRecord>()?
+        .and_then(|c| c.connection_type)
+        .map(ConnectionType::parse))
 }
 
 /// The country of a found record: `country.iso_code`, else the flat `country_code` of
@@ -242,12 +362,12 @@ impl Mmdb {
             message: e,
         };
         let bytes = std::fs::read(path).map_err(|e| ctx(e.to_string()))?;
-        let mut countries = HashMap::default();
+        let mut records = Records::new(kind);
         {
             let view = Reader::from_source(&bytes[..]).map_err(|e| ctx(e.to_string()))?;
-            walk(&view, kind, &mut countries).map_err(|e| ctx(format!("corrupt database: {e}")))?;
+            walk(&view, &mut records).map_err(|e| ctx(format!("corrupt database: {e}")))?;
         }
-        countries.shrink_to_fit();
+        records.shrink_to_fit();
         let reader = Reader::from_source(bytes).map_err(|e| ctx(e.to_string()))?;
         let md = reader.metadata();
         let db = Mmdb {
@@ -257,7 +377,7 @@ impl Mmdb {
             build_epoch: md.build_epoch,
             ipv4_only: md.ip_version == 4,
             reader,
-            countries,
+            records,
         };
         for p in PROBES {
             let ip: IpAddr = p.parse().expect("probe address");
@@ -276,39 +396,56 @@ impl Mmdb {
         self.ipv4_only && ip.is_ipv6()
     }
 
-    /// The country (see [`country_of`]), from the table decoded at load.
-    pub fn country(&self, ip: IpAddr) -> Lookup<CountryCode> {
+    /// The data offset of `ip`'s record, or None (no record, or an IPv6 address in
+    /// an IPv4-only file).
+    fn found(
+        &self,
+        ip: IpAddr,
+    ) -> Result<Option<maxminddb::LookupResult<'_, Vec<u8>>>, IntelError> {
         if self.skip(ip) {
             return Ok(None);
         }
         let r = self.reader.lookup(ip).map_err(err)?;
-        if !r.has_data() {
-            return Ok(None);
-        }
-        if let Some(c) = r.offset().and_then(|o| self.countries.get(&o)) {
-            return Ok(*c);
-        }
-        country_of(&r).map_err(err)
+        Ok(r.has_data().then_some(r))
     }
 
-    /// The AS number and, through `f`, its organisation (borrowed from the database).
+    /// The record of `ip` from the table decoded at load; `decode` only for a record
+    /// the walk did not reach (which a well-formed file does not have).
+    fn record<'a, T: 'static, R>(
+        &'a self,
+        ip: IpAddr,
+        table: fn(&Records) -> Option<&OffsetMap<T>>,
+        decode: fn(&maxminddb::LookupResult<'a, Vec<u8>>) -> Result<T, maxminddb::MaxMindDbError>,
+        found: impl FnOnce(&T) -> R,
+    ) -> Result<Option<R>, IntelError> {
+        let Some(r) = self.found(ip)? else {
+            return Ok(None);
+        };
+        if let Some(t) = r.offset().and_then(|o| table(&self.records)?.get(&o)) {
+            return Ok(Some(found(t)));
+        }
+        Ok(Some(found(&decode(&r).map_err(err)?)))
+    }
+
+    /// The country (see [`country_of`]).
+    pub fn country(&self, ip: IpAddr) -> Lookup<CountryCode> {
+        Ok(self.record(ip, Records::geo, country_of, |c| *c)?.flatten())
+    }
+
+    /// The AS number and, through `f`, its organisation.
     pub fn asn_with<R>(
         &self,
         ip: IpAddr,
         f: impl FnOnce(Option<u32>, Option<&str>) -> R,
     ) -> Result<R, IntelError> {
-        if self.skip(ip) {
-            return Ok(f(None, None));
-        }
-        let r = self.reader.lookup(ip).map_err(err)?;
-        match r.decode::<AsnRecord>().map_err(err)? {
-            Some(rec) => Ok(f(
-                rec.autonomous_system_number
-                    .and_then(|n| u32::try_from(n.0).ok()),
-                rec.autonomous_system_organization,
-            )),
-            None => Ok(f(None, None)),
-        }
+        let mut f = Some(f);
+        let got = self.record(ip, Records::asn, asn_of, |a| {
+            (f.take().expect("called once"))(a.number, a.org.as_deref())
+        })?;
+        Ok(match got {
+            Some(r) => r,
+            None => (f.take().expect("not called"))(None, None),
+        })
     }
 
     pub fn asn(&self, ip: IpAddr) -> Lookup<(u32, Option<String>)> {
@@ -317,22 +454,15 @@ impl Mmdb {
 
     /// The six flags; a found-but-empty record and a missing one both mean "none".
     pub fn anonymous(&self, ip: IpAddr) -> Result<AnonFlags, IntelError> {
-        if self.skip(ip) {
-            return Ok(AnonFlags::default());
-        }
-        let r = self.reader.lookup(ip).map_err(err)?;
-        Ok(r.decode::<AnonFlags>().map_err(err)?.unwrap_or_default())
+        Ok(self
+            .record(ip, Records::anonymous, anon_of, |a| *a)?
+            .unwrap_or_default())
     }
 
     pub fn connection_type(&self, ip: IpAddr) -> Lookup<ConnectionType> {
-        if self.skip(ip) {
-            return Ok(None);
-        }
-        let r = self.reader.lookup(ip).map_err(err)?;
-        Ok(r.decode::<ConnRecord>()
-            .map_err(err)?
-            .and_then(|c| c.connection_type)
-            .map(ConnectionType::parse))
+        Ok(self
+            .record(ip, Records::connection, connection_of, |c| *c)?
+            .flatten())
     }
 
     /// The network the database matched for `ip` (for explain).
