@@ -42,6 +42,43 @@ fn benches(c: &mut Criterion) {
         });
     }
 
+    // each data source on its own, for the residential client (a hit in every MMDB)
+    let ip: IpAddr = "89.160.20.112".parse().unwrap();
+    let intel = &snap.intel;
+    let geo = intel.geo.as_ref().expect("shipped config has a geo db");
+    let asn = intel.asn.as_ref().expect("asn db");
+    let anon = intel.anonymous_ip.as_ref().expect("anonymous-ip db");
+    let conn = intel.connection_type.as_ref().expect("connection-type db");
+    c.bench_function("mmdb/geo_country", |b| {
+        b.iter(|| geo.country(black_box(ip)))
+    });
+    c.bench_function("mmdb/asn", |b| {
+        b.iter(|| asn.asn_with(black_box(ip), |n, o| (n, o.map(str::len))))
+    });
+    let anon_ip: IpAddr = "1.2.0.1".parse().unwrap();
+    c.bench_function("mmdb/anonymous_ip", |b| {
+        b.iter(|| anon.anonymous(black_box(anon_ip)))
+    });
+    let cell_ip: IpAddr = "1.0.0.1".parse().unwrap();
+    c.bench_function("mmdb/connection_type", |b| {
+        b.iter(|| conn.connection_type(black_box(cell_ip)))
+    });
+    let tor = intel.tor.as_ref().expect("tor set");
+    let exit: IpAddr = "185.241.208.232".parse().unwrap();
+    c.bench_function("tor/exit", |b| b.iter(|| tor.contains(black_box(exit))));
+    c.bench_function("tor/not_exit", |b| b.iter(|| tor.contains(black_box(ip))));
+    let hosting_i = cfg.intel.list_index("hosting").expect("hosting list");
+    let hosting = &intel.lists[hosting_i];
+    assert!(hosting.ranges() > 10_000, "the 51k-line X4BNet list");
+    let dc: IpAddr = "3.5.140.2".parse().unwrap();
+    assert!(hosting.contains(dc));
+    c.bench_function("list_51k/hit", |b| {
+        b.iter(|| hosting.contains(black_box(dc)))
+    });
+    c.bench_function("list_51k/miss", |b| {
+        b.iter(|| hosting.contains(black_box(ip)))
+    });
+
     let mut hdrs = http::HeaderMap::new();
     hdrs.insert(
         "x-forwarded-for",
@@ -76,6 +113,37 @@ fn benches(c: &mut Criterion) {
             f.ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 | (i & 0xffff)));
             lim.check(0, policy, black_box(&f))
         })
+    });
+
+    // writing the nine X-Risk-* headers onto an upstream request as Pingora hands it
+    // over (a clone of a parsed 4-header request, with the case-preserving name map),
+    // next to the values alone: the difference is Pingora's insert_header
+    let f = snap.intel.enrich(ip, &cfg.intel);
+    let d = decide::decide(&f, policy, &cfg.intel, LimitOutcome::default());
+    let route = http::HeaderValue::from_static("coupon");
+    let mut downstream = pingora::http::RequestHeader::build("POST", b"/api/apply-coupon", Some(4))
+        .expect("request header");
+    for (k, v) in [
+        ("Host", "shop.example"),
+        ("User-Agent", "wrk"),
+        ("X-Forwarded-For", "89.160.20.112"),
+        ("Content-Length", "0"),
+    ] {
+        downstream.append_header(k, v).unwrap();
+    }
+    c.bench_function("headers/values", |b| {
+        b.iter(|| riskgate::headers::values(black_box(&d), &f, &route, &cfg.intel))
+    });
+    c.bench_function("headers/write", |b| {
+        b.iter_batched(
+            || downstream.clone(),
+            |mut up| {
+                riskgate::headers::strip_client_risk_headers(&mut up);
+                riskgate::headers::write(&mut up, black_box(&d), &f, &route, &cfg.intel).unwrap();
+                up
+            },
+            criterion::BatchSize::SmallInput,
+        )
     });
 
     // the whole matched-route path, minus the socket: client IP → route → enrich → decide → reasons
