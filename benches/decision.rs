@@ -145,6 +145,26 @@ fn benches(c: &mut Criterion) {
             criterion::BatchSize::SmallInput,
         )
     });
+    // the floor under Pingora's API: the same nine entries put straight into a clone
+    // of the request's http::HeaderMap with names parsed once (no case map, no per-insert
+    // name parsing or allocation). Pingora's RequestHeader offers no way to do this.
+    let names: Vec<http::HeaderName> = riskgate::headers::NAMES
+        .iter()
+        .map(|n| http::HeaderName::from_static(n))
+        .collect();
+    c.bench_function("headers/floor_plain_headermap", |b| {
+        b.iter_batched(
+            || downstream.headers.clone(),
+            |mut up| {
+                let v = riskgate::headers::values(black_box(&d), &f, &route, &cfg.intel);
+                for (k, v) in names.iter().zip(v) {
+                    up.insert(k.clone(), v);
+                }
+                up
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
 
     // the whole matched-route path, minus the socket: client IP → route → enrich → decide → reasons
     c.bench_function("request/matched", |b| {

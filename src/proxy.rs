@@ -23,11 +23,13 @@ pub struct Gateway {
     pub state: SharedSnapshot,
 }
 
-/// Per-request state.
+/// Per-request state. Pingora keeps it inside the connection's future, which is
+/// moved by value: a matched request's facts live behind one pointer, so an unmatched
+/// request's future stays as small as the bare proxy's.
 #[derive(Default)]
 pub struct Ctx {
     snap: Option<Arc<Snapshot>>,
-    matched: Option<Matched>,
+    matched: Option<Box<Matched>>,
 }
 
 struct Matched {
@@ -137,13 +139,13 @@ impl ProxyHttp for Gateway {
         if let Some(m) = snap.metrics.get(route) {
             m.record(&decision);
         }
-        ctx.matched = Some(Matched {
+        ctx.matched = Some(Box::new(Matched {
             route,
             facts,
             decision,
             started,
             decision_time: took,
-        });
+        }));
         let answered = match verdict {
             Verdict::Forward => false,
             Verdict::Block => {
