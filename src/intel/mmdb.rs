@@ -448,6 +448,15 @@ impl Mmdb {
         })
     }
 
+    /// Every (AS number, organisation) of an ASN database's records, as decoded at load.
+    pub fn asn_orgs(&self) -> impl Iterator<Item = (u32, &str)> {
+        self.records
+            .asn()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|a| Some((a.number?, a.org.as_deref()?)))
+    }
+
     pub fn asn(&self, ip: IpAddr) -> Lookup<(u32, Option<String>)> {
         self.asn_with(ip, |n, o| n.map(|n| (n, o.map(str::to_string))))
     }

@@ -1,6 +1,7 @@
 //! The data a request is decided with: the compiled config and the intel loaded
 //! for it, bundled so that one atomic load gives a consistent pair.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -24,6 +25,9 @@ pub struct Intel {
     pub tor: Option<Arc<TorSet>>,
     /// indexed like [`IntelConfig::lists`]
     pub lists: Vec<Arc<CidrSet>>,
+    /// AS numbers whose organisation contains a `hosting_org_keywords` word, found
+    /// once when the ASN database or the config is loaded (not per request)
+    pub hosting_org_asns: Arc<HashSet<u32, foldhash::fast::RandomState>>,
 }
 
 /// Read a file source to a string, with the path in the error.
@@ -174,7 +178,19 @@ impl Intel {
     pub fn put(&mut self, cfg: &IntelConfig, id: &SourceId, piece: Piece) {
         match (id, piece) {
             (SourceId::Mmdb(MmdbKind::Geo), Piece::Mmdb(m)) => self.geo = Some(m),
-            (SourceId::Mmdb(MmdbKind::Asn), Piece::Mmdb(m)) => self.asn = Some(m),
+            (SourceId::Mmdb(MmdbKind::Asn), Piece::Mmdb(m)) => {
+                let kw = &cfg.hosting_org_keywords;
+                let set = if kw.is_empty() {
+                    HashSet::default()
+                } else {
+                    m.asn_orgs()
+                        .filter(|(_, org)| kw.iter().any(|k| contains_ci(org, k)))
+                        .map(|(n, _)| n)
+                        .collect()
+                };
+                self.hosting_org_asns = Arc::new(set);
+                self.asn = Some(m);
+            }
             (SourceId::Mmdb(MmdbKind::AnonymousIp), Piece::Mmdb(m)) => self.anonymous_ip = Some(m),
             (SourceId::Mmdb(MmdbKind::ConnectionType), Piece::Mmdb(m)) => {
                 self.connection_type = Some(m)
@@ -221,22 +237,13 @@ impl Intel {
             }
         }
         if let Some(db) = &self.asn {
-            let kw = &cfg.hosting_org_keywords;
-            match db.asn_with(ip, |n, org| {
-                let hosting_org = match org {
-                    Some(o) if !kw.is_empty() => kw.iter().any(|k| contains_ci(o, k)),
-                    _ => false,
-                };
-                (n, hosting_org)
-            }) {
-                Ok((n, h)) => {
-                    f.asn = n;
-                    f.hosting_org = h;
-                }
+            match db.asn_with(ip, |n, _| n) {
+                Ok(n) => f.asn = n,
                 Err(_) => f.lookup_errors |= source_bit::ASN,
             }
         }
         if let Some(asn) = f.asn {
+            f.hosting_org = self.hosting_org_asns.contains(&asn);
             f.hosting_asn = cfg.hosting_asns.binary_search(&asn).is_ok();
             f.mobile_asn = cfg.mobile_asns.binary_search(&asn).is_ok();
         }
@@ -319,7 +326,37 @@ impl Snapshot {
 
 #[cfg(test)]
 mod tests {
-    use super::contains_ci;
+    use super::*;
+
+    fn config(keywords: &str) -> Config {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let yaml = format!(
+            "upstream: 127.0.0.1:9\nintel:\n  mmdb: {{ asn: {} }}\n  hosting_org_keywords: {keywords}\n",
+            dir.join("GeoLite2-ASN-Test.mmdb").display()
+        );
+        crate::config::parse(&yaml, &dir.join("inline.yaml")).expect("config")
+    }
+
+    #[test]
+    fn hosting_org_keywords_follow_the_config_the_asn_piece_is_put_with() {
+        // 89.160.20.112 is AS29518, "Bredband2 AB", in MaxMind's test database
+        let ip: IpAddr = "89.160.20.112".parse().unwrap();
+        let a = config("[bredband]");
+        let intel = Intel::load(&a.intel).unwrap();
+        let f = intel.enrich(ip, &a.intel);
+        assert_eq!(f.asn, Some(29518));
+        assert!(f.hosting_org);
+
+        // a config reload with other keywords carries the same piece over
+        let b = config("[amazon, hetzner]");
+        let mut next = Intel::empty(&b.intel);
+        let id = SourceId::Mmdb(MmdbKind::Asn);
+        next.put(&b.intel, &id, intel.get(&a.intel, &id).unwrap());
+        let f = next.enrich(ip, &b.intel);
+        assert_eq!(f.asn, Some(29518));
+        assert!(!f.hosting_org);
+        assert!(next.hosting_org_asns.len() < intel.asn.as_ref().unwrap().asn_orgs().count());
+    }
 
     #[test]
     fn keyword_match_ignores_case() {
