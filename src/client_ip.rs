@@ -37,7 +37,7 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, cfg: &ClientIpConfig) -> IpAdd
     match cfg.header {
         IpHeader::XForwardedFor => from_xff(peer, headers, cfg),
         single => {
-            let mut values = headers.get_all(single.name()).iter();
+            let mut values = headers.get_all(single.header_name()).iter();
             match (values.next(), values.next()) {
                 (Some(v), None) => v.to_str().ok().and_then(parse_entry).unwrap_or(peer),
                 // absent, or sent more than once: nothing to trust
@@ -50,7 +50,11 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, cfg: &ClientIpConfig) -> IpAdd
 fn from_xff(peer: IpAddr, headers: &HeaderMap, cfg: &ClientIpConfig) -> IpAddr {
     let mut last_trusted = None;
     // Later header lines were appended by nearer proxies: walk them last to first.
-    for v in headers.get_all("x-forwarded-for").iter().rev() {
+    for v in headers
+        .get_all(IpHeader::XForwardedFor.header_name())
+        .iter()
+        .rev()
+    {
         let Ok(s) = v.to_str() else {
             return peer;
         };
@@ -93,6 +97,18 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn header_names_are_the_configured_names() {
+        for h in [
+            IpHeader::XForwardedFor,
+            IpHeader::XRealIp,
+            IpHeader::CfConnectingIp,
+            IpHeader::TrueClientIp,
+        ] {
+            assert_eq!(h.header_name().as_str(), h.name());
+        }
     }
 
     #[test]

@@ -119,6 +119,17 @@ impl IpHeader {
             IpHeader::TrueClientIp => "true-client-ip",
         }
     }
+
+    /// The name as a parsed header name (a constant: no parsing per request).
+    pub fn header_name(self) -> &'static http::HeaderName {
+        static NAMES: [http::HeaderName; 4] = [
+            http::HeaderName::from_static("x-forwarded-for"),
+            http::HeaderName::from_static("x-real-ip"),
+            http::HeaderName::from_static("cf-connecting-ip"),
+            http::HeaderName::from_static("true-client-ip"),
+        ];
+        &NAMES[self as usize]
+    }
 }
 
 #[derive(Debug, Clone)]
