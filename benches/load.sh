@@ -10,13 +10,23 @@
 # Every request carries X-Forwarded-For: 89.160.20.112. Proxies get CPU 0, wrk and the
 # origin CPU 1 (when taskset exists); rounds alternate the targets. Prints requests/s and
 # p50/p99 (medians over rounds) and the ratios, and writes them to benches/results/load.md.
+#
+# MODE=instructions: the same proxies and configs under valgrind's callgrind, counting
+# the CPU instructions each spends per request while wrk (-c8) runs against it. Unlike
+# wall-clock numbers on a shared VM these repeat to a fraction of a percent. Writes
+# benches/results/instructions.md. (Adds nginx as a plain proxy, no geoip2/limit_req.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
-ROUNDS="${ROUNDS:-3}"
+MODE="${MODE:-wallclock}"
+ROUNDS="${ROUNDS:-5}"
 DURATION="${DURATION:-8s}"
 CONNS="${CONNS:-32}"
-OUT="${OUT:-$ROOT/benches/results/load.md}"
+if [ "$MODE" = instructions ]; then
+  OUT="${OUT:-$ROOT/benches/results/instructions.md}"
+else
+  OUT="${OUT:-$ROOT/benches/results/load.md}"
+fi
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need wrk || ! need nginx || [ ! -e /usr/lib/nginx/modules/ngx_http_geoip2_module.so ] || ! need cmake; then
@@ -26,6 +36,10 @@ if ! need wrk || ! need nginx || [ ! -e /usr/lib/nginx/modules/ngx_http_geoip2_m
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk nginx-light libnginx-mod-http-geoip2 cmake >/dev/null
   # the package starts a system nginx on :80; the benchmark runs its own
   $SUDO systemctl stop nginx 2>/dev/null || $SUDO service nginx stop 2>/dev/null || true
+fi
+if [ "$MODE" = instructions ] && ! need callgrind_control; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq valgrind >/dev/null
 fi
 
 cargo build --release --quiet --bin riskgate --example bare_proxy
@@ -40,8 +54,16 @@ trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 PIN0=""; PIN1=""
 if need taskset && [ "$(nproc)" -ge 2 ]; then PIN0="taskset -c 0"; PIN1="taskset -c 1"; fi
+# how a proxy is started: as is, or under callgrind with collection off until wrk runs
+wrap() {
+  if [ "$MODE" = instructions ]; then
+    exec $PIN0 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$T/cg.$1" "${@:2}"
+  else
+    exec $PIN0 "${@:2}"
+  fi
+}
 
-ORIGIN=$(port); NGX=$(port); BAREP=$(port); RGP=$(port); ADMIN=$(port)
+ORIGIN=$(port); NGX=$(port); NGXP=$(port); BAREP=$(port); RGP=$(port); ADMIN=$(port)
 
 # --- nginx origin --------------------------------------------------------------------
 mkdir -p "$T/origin" "$T/ngx"
@@ -57,7 +79,7 @@ $PIN1 nginx -c "$T/origin/nginx.conf" -p "$T/origin" & PIDS+=($!)
 D="$ROOT/data"
 cat > "$T/ngx/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_http_geoip2_module.so;
-worker_processes 1; daemon off; pid $T/ngx/nginx.pid; error_log $T/ngx/error.log warn;
+master_process off; worker_processes 1; daemon off; pid $T/ngx/nginx.pid; error_log $T/ngx/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off; keepalive_requests 1000000;
@@ -79,10 +101,23 @@ http {
       proxy_set_header X-Risk-Flags "\$geo_vpn\$geo_tor\$geo_hosting"; proxy_set_header X-Risk-Conn \$geo_conn;
       proxy_pass http://origin; } } }
 CONF
-$PIN0 nginx -c "$T/ngx/nginx.conf" -p "$T/ngx" & PIDS+=($!)
+wrap nginx-geo nginx -c "$T/ngx/nginx.conf" -p "$T/ngx" & PIDS+=($!); PID_NGX=$!
+
+# --- nginx as a plain proxy (instruction counts only: the engine next to Pingora's) --
+if [ "$MODE" = instructions ]; then
+  mkdir -p "$T/ngxp"
+  cat > "$T/ngxp/nginx.conf" <<CONF
+master_process off; worker_processes 1; daemon off; pid $T/ngxp/nginx.pid; error_log $T/ngxp/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  upstream origin { server 127.0.0.1:$ORIGIN; keepalive 256; }
+  server { listen 127.0.0.1:$NGXP; location / { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://origin; } } }
+CONF
+  wrap nginx-plain nginx -c "$T/ngxp/nginx.conf" -p "$T/ngxp" & PIDS+=($!); PID_NGXP=$!
+fi
 
 # --- bare Pingora and riskgate -------------------------------------------------------
-$PIN0 "$BARE" "127.0.0.1:$BAREP" "127.0.0.1:$ORIGIN" 1 >/dev/null 2>&1 & PIDS+=($!)
+wrap bare "$BARE" "127.0.0.1:$BAREP" "127.0.0.1:$ORIGIN" 1 >/dev/null 2>&1 & PIDS+=($!); PID_BARE=$!
 cat > "$T/rg.yaml" <<CONF
 listen: ["127.0.0.1:$RGP"]
 upstream: "127.0.0.1:$ORIGIN"
@@ -108,10 +143,11 @@ policies:
       - { key: subnet, rate: 1000000/s, burst: 1000000 }
       - { key: asn, rate: 1000000/s, burst: 1000000 }
 CONF
-$PIN0 "$RG" run -c "$T/rg.yaml" 2>"$T/rg.log" & PIDS+=($!)
+wrap riskgate "$RG" run -c "$T/rg.yaml" 2>"$T/rg.log" & PIDS+=($!); PID_RG=$!
 
-for p in $ORIGIN $NGX $BAREP $RGP; do
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
+PORTS="$ORIGIN $NGX $BAREP $RGP"; [ "$MODE" = instructions ] && PORTS="$PORTS $NGXP"
+for p in $PORTS; do
+  for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
 done
 # sanity: every target answers 200, riskgate's matched route with its headers
 for url in "http://127.0.0.1:$NGX/api/apply-coupon" "http://127.0.0.1:$BAREP/x" "http://127.0.0.1:$RGP/api/apply-coupon"; do
@@ -144,6 +180,73 @@ bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 print(f"{rps:.0f} {p50:.3f} {p99:.3f} {bad.group(1) if bad else 0}")
 PY
 }
+
+if [ "$MODE" = instructions ]; then
+  # one proxy process each; riskgate serves both its paths. Collection is switched on
+  # only while wrk runs, after a warm-up, and zeroed between targets.
+  declare -A PID=([nginx-plain]=$PID_NGXP [nginx-geo]=$PID_NGX [bare]=$PID_BARE [rg-miss]=$PID_RG [rg-match]=$PID_RG)
+  URL[nginx-plain]="http://127.0.0.1:$NGXP/api/apply-coupon"
+  declare -A IR
+  for name in nginx-plain nginx-geo bare rg-miss rg-match; do
+    pid=${PID[$name]}
+    for _ in $(seq 200); do curl -s -o /dev/null -H 'X-Forwarded-For: 89.160.20.112' "${URL[$name]}"; done
+    callgrind_control -z "$pid" >/dev/null
+    callgrind_control -i on "$pid" >/dev/null
+    n=$($PIN1 wrk -t1 -c8 -d"$DURATION" -H 'X-Forwarded-For: 89.160.20.112' "${URL[$name]}" | awk '/requests in/{print $1}')
+    callgrind_control -i off "$pid" >/dev/null
+    before=$(ls "$T"/cg.* 2>/dev/null | wc -l)
+    callgrind_control -d "$name" "$pid" >/dev/null
+    total=""
+    for _ in $(seq 300); do
+      if [ "$(ls "$T"/cg.* | wc -l)" -gt "$before" ]; then
+        total=$(awk '/^totals:/{print $2; exit}' "$(ls -t "$T"/cg.* | head -1)")
+        [ -n "$total" ] && break
+      fi
+      sleep 0.1
+    done
+    [ -n "$total" ] || { echo "no callgrind dump for $name"; exit 1; }
+    IR[$name]=$((total / n))
+    echo "$name: $n requests, $total instructions, ${IR[$name]} per request"
+  done
+  python3 - "$OUT" "$DURATION" "${IR[nginx-plain]}" "${IR[nginx-geo]}" "${IR[bare]}" "${IR[rg-miss]}" "${IR[rg-match]}" <<'PY'
+import sys, datetime, os, platform
+out, dur = sys.argv[1:3]
+names = ["nginx-plain", "nginx-geo", "bare", "rg-miss", "rg-match"]
+ir = dict(zip(names, map(int, sys.argv[3:])))
+what = {
+    "nginx-plain": "nginx 1 worker, plain proxy",
+    "nginx-geo": "nginx + realip + geoip2 (4 MMDBs) + 3 limit_req zones + 4 headers",
+    "bare": "bare Pingora proxy (our server settings, every feature off)",
+    "rg-miss": "riskgate, unmatched path",
+    "rg-match": "riskgate, matched route (4 MMDBs, Tor set, 51k-line list, 3 limits, 9 headers)",
+}
+lines = [
+    f"# Instructions per request — {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
+    "",
+    f"`MODE=instructions bash benches/load.sh` on {platform.machine()}: each proxy under valgrind's callgrind,",
+    f"collection on only while `wrk -t1 -c8 -d{dur}` runs (after 200 warm-up requests); user-space instructions",
+    "of the proxy process divided by the requests wrk completed. Kernel time (the same five syscalls a request",
+    "for nginx and Pingora, counted with strace) is not included.",
+    "",
+    "| target | instructions / request | vs bare | vs nginx-geo |",
+    "|---|---:|---:|---:|",
+]
+for n in names:
+    lines.append(f"| {what[n]} | {ir[n]:,} | {ir[n]/ir['bare']:.2f}× | {ir[n]/ir['nginx-geo']:.2f}× |")
+lines += [
+    "",
+    f"- riskgate's intelligence on a matched route: **+{ir['rg-match']-ir['bare']:,}** instructions a request over bare Pingora "
+    f"(matched / bare **{ir['bare']/ir['rg-match']:.3f}×** in requests per instruction)",
+    f"- unmatched path: +{ir['rg-miss']-ir['bare']:,} ({ir['bare']/ir['rg-miss']:.3f}×)",
+    f"- the engines: bare Pingora spends **{ir['bare']/ir['nginx-plain']:.1f}×** the instructions of nginx as a plain proxy; "
+    f"nginx's geoip2 + limit_req + headers add {ir['nginx-geo']-ir['nginx-plain']:,}",
+]
+text = "\n".join(lines) + "\n"
+open(out, "w").write(text)
+print(); print(text)
+PY
+  exit 0
+fi
 
 declare -A RPS P50 P99
 for r in $(seq "$ROUNDS"); do
@@ -179,11 +282,20 @@ lines = [
 ]
 for n in names:
     lines.append(f"| {n} | {rps[n]:.0f} | {p50[n]:.3f} | {p99[n]:.3f} | {rps[n]/rps['bare']:.2f}× | {rps[n]/rps['nginx-geo']:.2f}× |")
+# each round's ratio (targets of one round ran back to back), against the machine's drift
+per = lambda a, b: [float(x) / float(y) for x, y in zip(v[names.index(a)].split(), v[names.index(b)].split())]
+def rounds_of(a, b):
+    r = per(a, b)
+    return f"median of rounds {statistics.median(r):.3f}× (range {min(r):.2f}–{max(r):.2f})"
 lines += [
     "",
-    f"- riskgate matched / bare Pingora: **{rps['rg-match']/rps['bare']:.3f}×** throughput, p99 {p99['rg-match']/p99['bare']:.2f}× ",
-    f"- riskgate unmatched / bare Pingora: **{rps['rg-miss']/rps['bare']:.3f}×** throughput, p99 {p99['rg-miss']/p99['bare']:.2f}×",
-    f"- riskgate matched / nginx-geo: **{rps['rg-match']/rps['nginx-geo']:.3f}×** throughput, p99 {p99['rg-match']/p99['nginx-geo']:.2f}×",
+    f"- riskgate matched / bare Pingora: **{rps['rg-match']/rps['bare']:.3f}×** throughput, p99 {p99['rg-match']/p99['bare']:.2f}×; {rounds_of('rg-match', 'bare')}",
+    f"- riskgate unmatched / bare Pingora: **{rps['rg-miss']/rps['bare']:.3f}×** throughput, p99 {p99['rg-miss']/p99['bare']:.2f}×; {rounds_of('rg-miss', 'bare')}",
+    f"- riskgate matched / nginx-geo: **{rps['rg-match']/rps['nginx-geo']:.3f}×** throughput, p99 {p99['rg-match']/p99['nginx-geo']:.2f}×; {rounds_of('rg-match', 'nginx-geo')}",
+    f"- bare Pingora / nginx-geo: {rps['bare']/rps['nginx-geo']:.3f}×; {rounds_of('bare', 'nginx-geo')}",
+    "",
+    "Instruction counts per request, which repeat where these wall-clock figures drift: "
+    "[instructions.md](instructions.md) (`MODE=instructions bash benches/load.sh`).",
 ]
 text = "\n".join(lines) + "\n"
 open(out, "w").write(text)
