@@ -405,3 +405,18 @@ fn the_x4bnet_lists_load_and_answer() {
     let vpn = CidrSet::parse(&std::fs::read_to_string(data("vpn.txt")).unwrap()).unwrap();
     assert!(vpn.entries > 11000);
 }
+
+#[test]
+fn a_question_of_another_kind_decodes_the_record_itself() {
+    // Each database answers its own kind from the table decoded at load; asked
+    // another kind's question, it decodes the record found (and finds nothing).
+    let asn = Mmdb::open(Path::new(&data("GeoLite2-ASN-Test.mmdb")), MmdbKind::Asn).unwrap();
+    let geo = Mmdb::open(Path::new(&data("GeoIP2-City-Test.mmdb")), MmdbKind::Geo).unwrap();
+    let ip: IpAddr = "89.160.20.112".parse().unwrap();
+    assert_eq!(asn.asn(ip).unwrap().map(|a| a.0), Some(29518));
+    assert_eq!(geo.country(ip).unwrap(), Some(*b"SE"));
+    assert_eq!(geo.asn(ip).unwrap(), None);
+    assert_eq!(asn.country(ip).unwrap(), None);
+    assert_eq!(asn.anonymous(ip).unwrap(), Default::default());
+    assert_eq!(geo.connection_type(ip).unwrap(), None);
+}

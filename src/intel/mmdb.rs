@@ -305,9 +305,7 @@ fn asn_of<S: AsRef<[u8]>>(
 ) -> Result<AsnInfo, maxminddb::MaxMindDbError> {
     Ok(match r.decode::<AsnRecord>()? {
         Some(rec) => AsnInfo {
-            number: rec
-                .autonomous_system_number
-                .and_then(|n| u32::try_from(n.0).ok()),
+            number: number(&rec),
             org: rec.autonomous_system_organization.map(Box::from),
         },
         None => AsnInfo {
@@ -315,6 +313,13 @@ fn asn_of<S: AsRef<[u8]>>(
             org: None,
         },
     })
+}
+
+/// The AS number, when it fits the 32 bits AS numbers have.
+fn number(rec: &AsnRecord<'_>) -> Option<u32> {
+    rec.autonomous_system_number
+        .as_ref()
+        .and_then(|n| u32::try_from(n.0).ok())
 }
 
 fn anon_of<S: AsRef<[u8]>>(
@@ -411,40 +416,41 @@ impl Mmdb {
 
     /// The record of `ip` from the table decoded at load; `decode` only for a record
     /// the walk did not reach (which a well-formed file does not have).
-    fn record<'a, T: 'static, R>(
+    fn record<'a, T: Copy + 'static>(
         &'a self,
         ip: IpAddr,
         table: fn(&Records) -> Option<&OffsetMap<T>>,
         decode: fn(&maxminddb::LookupResult<'a, Vec<u8>>) -> Result<T, maxminddb::MaxMindDbError>,
-        found: impl FnOnce(&T) -> R,
-    ) -> Result<Option<R>, IntelError> {
+    ) -> Result<Option<T>, IntelError> {
         let Some(r) = self.found(ip)? else {
             return Ok(None);
         };
         if let Some(t) = r.offset().and_then(|o| table(&self.records)?.get(&o)) {
-            return Ok(Some(found(t)));
+            return Ok(Some(*t));
         }
-        Ok(Some(found(&decode(&r).map_err(err)?)))
+        decode(&r).map(Some).map_err(err)
     }
 
     /// The country (see [`country_of`]).
     pub fn country(&self, ip: IpAddr) -> Lookup<CountryCode> {
-        Ok(self.record(ip, Records::geo, country_of, |c| *c)?.flatten())
+        Ok(self.record(ip, Records::geo, country_of)?.flatten())
     }
 
-    /// The AS number and, through `f`, its organisation.
+    /// The AS number and, through `f`, its organisation (borrowed, never copied).
     pub fn asn_with<R>(
         &self,
         ip: IpAddr,
         f: impl FnOnce(Option<u32>, Option<&str>) -> R,
     ) -> Result<R, IntelError> {
-        let mut f = Some(f);
-        let got = self.record(ip, Records::asn, asn_of, |a| {
-            (f.take().expect("called once"))(a.number, a.org.as_deref())
-        })?;
-        Ok(match got {
-            Some(r) => r,
-            None => (f.take().expect("not called"))(None, None),
+        let Some(r) = self.found(ip)? else {
+            return Ok(f(None, None));
+        };
+        if let Some(a) = r.offset().and_then(|o| self.records.asn()?.get(&o)) {
+            return Ok(f(a.number, a.org.as_deref()));
+        }
+        Ok(match r.decode::<AsnRecord>().map_err(err)? {
+            Some(rec) => f(number(&rec), rec.autonomous_system_organization),
+            None => f(None, None),
         })
     }
 
@@ -464,13 +470,13 @@ impl Mmdb {
     /// The six flags; a found-but-empty record and a missing one both mean "none".
     pub fn anonymous(&self, ip: IpAddr) -> Result<AnonFlags, IntelError> {
         Ok(self
-            .record(ip, Records::anonymous, anon_of, |a| *a)?
+            .record(ip, Records::anonymous, anon_of)?
             .unwrap_or_default())
     }
 
     pub fn connection_type(&self, ip: IpAddr) -> Lookup<ConnectionType> {
         Ok(self
-            .record(ip, Records::connection, connection_of, |c| *c)?
+            .record(ip, Records::connection, connection_of)?
             .flatten())
     }
 
