@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test deps check build bench fmt clippy
+.PHONY: demo test deps check build bench bench-instructions fmt clippy
 
 # Pingora's zlib-ng build needs cmake; install it when it is missing.
 deps:
@@ -33,6 +33,10 @@ test: deps
 bench: deps
 	bash benches/load.sh
 	$(CARGO) bench --bench decision
+
+# The same proxies under callgrind: instructions per request, repeatable where wall clock drifts
+bench-instructions: deps
+	MODE=instructions bash benches/load.sh
 
 fmt:
 	$(CARGO) fmt --all
