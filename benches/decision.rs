@@ -120,7 +120,7 @@ fn benches(c: &mut Criterion) {
     // next to the values alone: the difference is Pingora's insert_header
     let f = snap.intel.enrich(ip, &cfg.intel);
     let d = decide::decide(&f, policy, &cfg.intel, LimitOutcome::default());
-    let route = http::HeaderValue::from_static("coupon");
+    let route = cfg.routes[0].header.clone();
     let mut downstream = pingora::http::RequestHeader::build("POST", b"/api/apply-coupon", Some(4))
         .expect("request header");
     for (k, v) in [

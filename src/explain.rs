@@ -124,11 +124,9 @@ pub fn explain(
         let because = because(&name, &facts, cfg);
         signals.push(json!({"signal": name, "weight": if d.allow_listed { 0 } else { weight }, "because": because}));
     }
-    let route_value =
-        http::HeaderValue::from_str(&r.name).unwrap_or_else(|_| http::HeaderValue::from_static(""));
     let hdrs: serde_json::Map<String, Value> = headers::NAMES
         .into_iter()
-        .zip(headers::values(&d, &facts, &route_value, &cfg.intel))
+        .zip(headers::values(&d, &facts, &r.header, &cfg.intel))
         .map(|(k, v)| {
             (
                 k.to_string(),

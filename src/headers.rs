@@ -138,8 +138,8 @@ fn reasons_value(d: &Decision, intel: &IntelConfig) -> HeaderValue {
     HeaderValue::try_from(d.reasons.render(intel)).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// The nine values, in the order of [`NAMES`]. `route` is the route name, prebuilt
-/// as a header value when the snapshot was built.
+/// The nine values, in the order of [`NAMES`]. `route` is the route's prebuilt
+/// header value ([`crate::config::Route::header`]).
 pub fn values(
     d: &Decision,
     facts: &Facts,

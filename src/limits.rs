@@ -156,10 +156,13 @@ fn quota(spec: &LimitSpec, mult: u32) -> Quota {
         .allow_burst(burst)
 }
 
+/// Policy name, mobile multiplier, subnet prefixes (v4, v6) and the key cap.
+type SlotIdentity = (String, u32, u8, u8, usize);
+
 struct Slot<C: Clock> {
     spec: LimitSpec,
     /// what else must be equal for a config reload to keep this slot's state
-    identity: (String, u32, u8, u8, usize),
+    identity: SlotIdentity,
     normal: (Limiter<C>, Arc<BoundedStore<C>>),
     /// for mobile clients, when the multiplier applies to this key
     mobile: Option<(Limiter<C>, Arc<BoundedStore<C>>)>,
@@ -199,7 +202,7 @@ impl Limiters<DefaultClock> {
         Self::with_clock(cfg, DefaultClock::default())
     }
 
-    pub fn rebuild(old: &Limiters, _old_cfg: &Config, new: &Config) -> Self {
+    pub fn rebuild(old: &Limiters, new: &Config) -> Self {
         Self::rebuild_with_clock(old, new, DefaultClock::default())
     }
 }
@@ -212,7 +215,7 @@ impl<C: Clock + Clone> Limiters<C> {
     fn build(
         cfg: &Config,
         clock: C,
-        reuse: impl Fn(&(String, u32, u8, u8, usize), &LimitSpec) -> Option<Arc<Slot<C>>>,
+        reuse: impl Fn(&SlotIdentity, &LimitSpec) -> Option<Arc<Slot<C>>>,
     ) -> Self {
         let policies = cfg
             .policies

@@ -114,9 +114,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
-/// The counters of one route, resolved once (with its `X-Risk-Route` value).
+/// The counters of one route, resolved once.
 pub struct RouteMetrics {
-    pub route_header: http::HeaderValue,
     /// allow, verify, block, limit
     actions: [IntCounter; 4],
     fixed: [IntCounter; SIGNAL_COUNT],
@@ -133,8 +132,6 @@ impl RouteMetrics {
                 let a = |x: &str| m.requests.with_label_values(&[r.name.as_str(), x]);
                 let s = |x: &str| m.signals.with_label_values(&[r.name.as_str(), x]);
                 RouteMetrics {
-                    route_header: http::HeaderValue::from_str(&r.name)
-                        .unwrap_or_else(|_| http::HeaderValue::from_static("")),
                     actions: [a("allow"), a("verify"), a("block"), a("limit")],
                     fixed: Signal::ALL.map(|sig| s(sig.name())),
                     lists: cfg.intel.lists.iter().map(|l| s(&l.signal)).collect(),

@@ -177,7 +177,7 @@ impl ProxyHttp for Gateway {
         headers::strip_client_risk_headers(upstream);
         if let (Some(m), Some(snap)) = (&ctx.matched, &ctx.snap) {
             let cfg = &snap.config;
-            let route = &snap.metrics[m.route].route_header;
+            let route = &cfg.routes[m.route].header;
             headers::write(upstream, &m.decision, &m.facts, route, &cfg.intel)?;
         }
         Ok(())

@@ -124,6 +124,7 @@ mod tests {
     fn route(name: &str, path: PathMatch, methods: Option<Vec<Method>>) -> Route {
         Route {
             name: name.into(),
+            header: http::HeaderValue::from_str(name).unwrap(),
             path,
             methods,
             policy: 0,

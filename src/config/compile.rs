@@ -783,8 +783,11 @@ fn compile_route(
             }
         },
     };
+    let name = name?;
     Some(Route {
-        name: name?,
+        // valid_name allows only a-z, 0-9, _ and -: always a valid header value
+        header: http::HeaderValue::from_str(&name).expect("route names are header-safe"),
+        name,
         path: path?,
         methods: ms,
         policy: policy?,

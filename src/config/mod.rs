@@ -261,6 +261,8 @@ pub enum PathMatch {
 #[derive(Debug, Clone)]
 pub struct Route {
     pub name: String,
+    /// the name as the `X-Risk-Route` value, built once here
+    pub header: http::HeaderValue,
     pub path: PathMatch,
     /// `None`: every method
     pub methods: Option<Vec<http::Method>>,

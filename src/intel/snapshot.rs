@@ -301,7 +301,7 @@ impl Snapshot {
     /// where the policy's limits did not change.
     pub fn assemble(config: Config, intel: Intel, previous: Option<&Snapshot>) -> Snapshot {
         let limiters = match previous {
-            Some(p) => Limiters::rebuild(&p.limiters, &p.config, &config),
+            Some(p) => Limiters::rebuild(&p.limiters, &config),
             None => Limiters::new(&config),
         };
         let metrics = RouteMetrics::for_config(&config);
