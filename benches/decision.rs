@@ -90,10 +90,22 @@ fn benches(c: &mut Criterion) {
     });
     let post = http::Method::POST;
     c.bench_function("routes/match", |b| {
-        b.iter(|| riskgate::routes::find(&cfg.routes, &post, black_box("/api/apply-coupon")))
+        b.iter(|| {
+            cfg.route_table
+                .find(&post, black_box("/api/apply-coupon"), &hdrs)
+        })
+    });
+    c.bench_function("routes/encoded", |b| {
+        b.iter(|| {
+            cfg.route_table
+                .find(&post, black_box("/api%2Fapply-coupon"), &hdrs)
+        })
     });
     c.bench_function("routes/miss", |b| {
-        b.iter(|| riskgate::routes::find(&cfg.routes, &post, black_box("/products/123")))
+        b.iter(|| {
+            cfg.route_table
+                .find(&post, black_box("/products/123"), &hdrs)
+        })
     });
 
     // the three limits of the shipped promo policy, on one client (mostly 429s after
@@ -170,7 +182,10 @@ fn benches(c: &mut Criterion) {
     c.bench_function("request/matched", |b| {
         b.iter(|| {
             let ip = riskgate::client_ip::resolve(peer, &hdrs, &cfg.client_ip);
-            let r = riskgate::routes::find(&cfg.routes, &post, "/api/apply-coupon").unwrap();
+            let r = cfg
+                .route_table
+                .find(&post, "/api/apply-coupon", &hdrs)
+                .unwrap();
             let p = &cfg.policies[cfg.routes[r].policy];
             let f = snap.intel.enrich(ip, &cfg.intel);
             let d = decide::decide(&f, p, &cfg.intel, LimitOutcome::default());

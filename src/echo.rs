@@ -27,9 +27,14 @@ impl Seen {
 }
 
 #[derive(Clone, Default)]
-pub struct Recorder(Arc<Mutex<Vec<Seen>>>);
+pub struct Recorder(Arc<Mutex<Vec<Seen>>>, Arc<std::sync::atomic::AtomicUsize>);
 
 impl Recorder {
+    /// Requests whose head has arrived, answered or not (a slow one is counted
+    /// while the origin still holds it).
+    pub fn arrivals(&self) -> usize {
+        self.1.load(std::sync::atomic::Ordering::SeqCst)
+    }
     pub fn all(&self) -> Vec<Seen> {
         self.0.lock().unwrap().clone()
     }
@@ -126,6 +131,7 @@ async fn connection(stream: TcpStream, rec: Recorder) -> std::io::Result<()> {
             })
             .collect();
         let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        rec.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let close = get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let body_len = if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
             read_chunked(&mut r).await?

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::config::Config;
 use crate::decide::{self, LimitOutcome, Signal};
 use crate::intel::Snapshot;
-use crate::{client_ip, headers, routes};
+use crate::{client_ip, headers};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
@@ -99,7 +99,7 @@ pub fn explain(
         "lookup_errors": facts.lookup_errors,
     });
 
-    let route = routes::find(&cfg.routes, &method, path);
+    let route = cfg.route_table.find(&method, path, hdrs);
     let Some(ri) = route else {
         return Ok(json!({
             "ip": ip.to_string(), "path": path, "method": method.as_str(),

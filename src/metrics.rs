@@ -114,6 +114,27 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
+/// Results a source (re)load is counted under.
+pub const RELOAD_RESULTS: [&str; 3] = ["ok", "error", "not_modified"];
+
+/// Create every series of the sources a config names (and of the config itself) at
+/// 0, so dashboards and alerts see them from the start, not after the first event.
+pub fn register_sources<S: AsRef<str>>(sources: &[S]) {
+    let m = &*METRICS;
+    for r in RELOAD_RESULTS {
+        m.reloads.with_label_values(&["config", r]);
+    }
+    for s in sources {
+        for r in RELOAD_RESULTS {
+            m.reloads.with_label_values(&[s.as_ref(), r]);
+        }
+        m.source_age.with_label_values(&[s.as_ref()]);
+    }
+    for k in ["ip", "subnet", "asn"] {
+        m.limiter_keys.with_label_values(&[k]);
+    }
+}
+
 /// The counters of one route, resolved once.
 pub struct RouteMetrics {
     /// allow, verify, block, limit

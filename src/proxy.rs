@@ -14,7 +14,7 @@ use pingora::upstreams::peer::HttpPeer;
 use crate::config::{OnBlock, Response};
 use crate::decide::{self, Decision, Verdict};
 use crate::intel::{Facts, Snapshot};
-use crate::{client_ip, headers, routes};
+use crate::{client_ip, headers};
 
 /// Shared, swappable state: the snapshot requests are decided with.
 pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
@@ -115,7 +115,10 @@ impl ProxyHttp for Gateway {
         let snap = self.state.load_full();
         let cfg = &snap.config;
         let req = session.req_header();
-        let Some(route) = routes::find(&cfg.routes, &req.method, req.uri.path()) else {
+        let Some(route) = cfg
+            .route_table
+            .find(&req.method, req.uri.path(), &req.headers)
+        else {
             ctx.snap = Some(snap);
             return Ok(false);
         };

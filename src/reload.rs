@@ -124,6 +124,7 @@ impl Reloader {
         let snap = state.load_full();
         let fetcher = Fetcher::new(snap.config.intel.fetch_timeout);
         let sources = states_for(&snap, Instant::now());
+        crate::metrics::register_sources(&sources.iter().map(|s| s.id.name()).collect::<Vec<_>>());
         Arc::new(Reloader {
             state,
             config_path,
@@ -271,6 +272,7 @@ impl Reloader {
                 }
             }
         }
+        crate::metrics::register_sources(&states.iter().map(|s| s.id.name()).collect::<Vec<_>>());
         self.state.store(Arc::new(snap));
         *self.sources.lock().unwrap() = states;
         METRICS.reloads.with_label_values(&["config", "ok"]).inc();

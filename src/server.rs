@@ -1,6 +1,11 @@
 //! Turning a loaded snapshot into a running Pingora server.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pingora::listeners::TcpSocketOptions;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use arc_swap::ArcSwap;
 use pingora::server::configuration::ServerConf;
@@ -45,9 +50,132 @@ pub fn server_conf(cfg: &Config) -> ServerConf {
     }
 }
 
+/// Where the proxy and the admin endpoint listen, as bound: a configured port 0 is
+/// replaced by the port the kernel chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    pub listen: Vec<SocketAddr>,
+    pub admin: SocketAddr,
+    /// addresses whose port riskgate reserved (they share it with Pingora's listener)
+    reserved: Vec<SocketAddr>,
+}
+
+impl Bound {
+    /// The configured addresses as they are (for `run --upgrade`: the sockets come
+    /// from the old process).
+    pub fn as_configured(cfg: &Config) -> Bound {
+        Bound {
+            listen: cfg.listen.clone(),
+            admin: cfg.admin,
+            reserved: Vec::new(),
+        }
+    }
+
+    fn pingora_addr(&self, a: SocketAddr) -> (String, Option<TcpSocketOptions>) {
+        if self.reserved.contains(&a) {
+            let mut o = TcpSocketOptions::default();
+            o.so_reuseport = Some(true);
+            (a.to_string(), Some(o))
+        } else {
+            (a.to_string(), None)
+        }
+    }
+}
+
+/// A port the kernel chose for a configured port 0, held by a bound socket that does
+/// not listen (so it takes no connections) with SO_REUSEPORT, until Pingora's listener
+/// has bound the same port. No other program can take the port in between.
+pub struct Reservation {
+    _sock: Socket,
+}
+
+/// Resolve the configured addresses: check that a fixed port is free (a clear error
+/// now, not a Pingora panic later), and reserve a port for every port 0.
+pub fn bind_addresses(cfg: &Config) -> Result<(Bound, Vec<Reservation>), StartError> {
+    let mut reservations = Vec::new();
+    let mut reserved = Vec::new();
+    let mut resolve = |a: SocketAddr| -> Result<SocketAddr, StartError> {
+        let fail =
+            |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}"));
+        if a.port() != 0 {
+            std::net::TcpListener::bind(a).map_err(fail)?;
+            return Ok(a);
+        }
+        let sock =
+            Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;
+        sock.set_reuse_port(true).map_err(fail)?;
+        sock.set_reuse_address(true).map_err(fail)?;
+        sock.bind(&a.into()).map_err(fail)?;
+        let local = sock
+            .local_addr()
+            .map_err(fail)?
+            .as_socket()
+            .ok_or_else(|| fail(std::io::Error::other("not an IP socket")))?;
+        reservations.push(Reservation { _sock: sock });
+        reserved.push(local);
+        Ok(local)
+    };
+    let listen = cfg
+        .listen
+        .iter()
+        .map(|a| resolve(*a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let admin = resolve(cfg.admin)?;
+    Ok((
+        Bound {
+            listen,
+            admin,
+            reserved,
+        },
+        reservations,
+    ))
+}
+
+/// Once every address accepts connections (Pingora has bound them), release the
+/// reservations and report where riskgate listens: one line on stdout
+/// (`listening 127.0.0.1:8080 admin 127.0.0.1:9901`) and one in the log.
+fn announce_when_listening(bound: Bound, reservations: Vec<Reservation>) {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for a in bound.listen.iter().chain(std::iter::once(&bound.admin)) {
+            let probe = if a.ip().is_unspecified() {
+                SocketAddr::new(
+                    match a {
+                        SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    },
+                    a.port(),
+                )
+            } else {
+                *a
+            };
+            // a bounded wait on a condition (the listener is up), not a guess
+            let mut backoff = Duration::from_millis(1);
+            while std::net::TcpStream::connect_timeout(&probe, Duration::from_secs(1)).is_err() {
+                if Instant::now() > deadline {
+                    tracing::error!(address = %a, "riskgate is not listening after 60 s");
+                    return;
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_millis(50));
+            }
+        }
+        drop(reservations);
+        let listen: Vec<String> = bound.listen.iter().map(|a| a.to_string()).collect();
+        println!("listening {} admin {}", listen.join(","), bound.admin);
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        tracing::info!(listen = ?listen, admin = %bound.admin, "listening");
+    });
+}
+
 /// Build the server: the proxy on every `listen` address, the admin endpoint, and
 /// the reload service.
-pub fn build(snapshot: Snapshot, upgrade: bool) -> Result<(Server, SharedSnapshot), StartError> {
+pub fn build(
+    snapshot: Snapshot,
+    upgrade: bool,
+    bound: &Bound,
+) -> Result<(Server, SharedSnapshot), StartError> {
     let cfg = snapshot.config.clone();
     let state: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
     let opt = pingora::server::configuration::Opt {
@@ -61,8 +189,11 @@ pub fn build(snapshot: Snapshot, upgrade: bool) -> Result<(Server, SharedSnapsho
         Gateway::new(state.clone()),
         "riskgate",
     );
-    for addr in &cfg.listen {
-        proxy.add_tcp(&addr.to_string());
+    for addr in &bound.listen {
+        match bound.pingora_addr(*addr) {
+            (a, Some(o)) => proxy.add_tcp_with_settings(&a, o),
+            (a, None) => proxy.add_tcp(&a),
+        }
     }
     server.add_service(proxy);
 
@@ -78,7 +209,10 @@ pub fn build(snapshot: Snapshot, upgrade: bool) -> Result<(Server, SharedSnapsho
             reloader,
         },
     );
-    admin.add_tcp(&cfg.admin.to_string());
+    match bound.pingora_addr(bound.admin) {
+        (a, Some(o)) => admin.add_tcp_with_settings(&a, o),
+        (a, None) => admin.add_tcp(&a),
+    }
     server.add_service(admin);
     Ok((server, state))
 }
@@ -90,15 +224,15 @@ pub fn run(snapshot: Snapshot, upgrade: bool) -> Result<(), StartError> {
     let cfg = snapshot.config.clone();
     // Fail early, with a clear message, if an address is taken (when upgrading, the
     // old process holds them and hands them over).
-    if !upgrade {
-        for a in cfg.listen.iter().chain(std::iter::once(&cfg.admin)) {
-            std::net::TcpListener::bind(a)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))?;
-        }
-    }
-    let (server, _state) = build(snapshot, upgrade)?;
+    let (bound, reservations) = if upgrade {
+        (Bound::as_configured(&cfg), Vec::new())
+    } else {
+        bind_addresses(&cfg)?
+    };
+    let (server, _state) = build(snapshot, upgrade, &bound)?;
+    announce_when_listening(bound.clone(), reservations);
     tracing::info!(
-        listen = ?cfg.listen.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        listen = ?bound.listen.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         upstream = %cfg.upstream.address,
         routes = cfg.routes.len(),
         threads = cfg.threads,

@@ -32,7 +32,13 @@ fn tor_list_from_a_url_survives_500_timeout_html_and_shrink_and_uses_etags() {
         routes()
     ));
     // not ready until the first good fetch; meanwhile requests flow (fail open on Tor)
-    std::thread::sleep(Duration::from_millis(500));
+    wait_until(10, "a failed fetch, counted", || {
+        feed.hit_count() >= 1
+            && metric(
+                &gw,
+                "riskgate_reloads_total{result=\"error\",source=\"tor\"}",
+            ) >= 1.0
+    });
     assert!(!ready(&gw), "ready before the Tor list ever loaded");
     assert_eq!(post_as(&gw, "/c", TOR_A).status, 200);
 

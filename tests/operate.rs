@@ -47,9 +47,27 @@ fn one_json_decision_line_per_matched_request() {
         &[("X-Forwarded-For", "185.241.208.232")],
         "",
     );
-    wait_until(5, "two decision lines", || decision_lines(&gw).len() >= 2);
-    std::thread::sleep(Duration::from_millis(200));
-    let lines = decision_lines(&gw);
+    // a last matched request marks the end: once its line is there, the unmatched
+    // request before it would have been logged too
+    request(
+        gw.addr,
+        "POST",
+        "/api/apply-coupon",
+        &[
+            ("X-Forwarded-For", "89.160.20.112"),
+            ("X-Request-Id", "marker"),
+        ],
+        "x",
+    );
+    wait_until(5, "the marker line", || {
+        decision_lines(&gw)
+            .iter()
+            .any(|l| l["request_id"] == "marker")
+    });
+    let lines: Vec<_> = decision_lines(&gw)
+        .into_iter()
+        .filter(|l| l["request_id"] != "marker")
+        .collect();
     assert_eq!(lines.len(), 2, "unmatched paths are not logged: {lines:?}");
     let allow = &lines[0];
     for field in [
@@ -91,11 +109,25 @@ fn allow_decisions_can_be_sampled_but_blocks_never_are() {
         post_as(&gw, "/api/apply-coupon", "89.160.20.112");
     }
     post_as(&gw, "/api/apply-coupon", "185.241.208.232");
-    wait_until(5, "the block line", || !decision_lines(&gw).is_empty());
-    std::thread::sleep(Duration::from_millis(200));
+    // a second block marks the end: the allows before it had their chance to log
+    request(
+        gw.addr,
+        "POST",
+        "/api/apply-coupon",
+        &[
+            ("X-Forwarded-For", "185.241.208.232"),
+            ("X-Request-Id", "marker"),
+        ],
+        "x",
+    );
+    wait_until(5, "the marker line", || {
+        decision_lines(&gw)
+            .iter()
+            .any(|l| l["request_id"] == "marker")
+    });
     let lines = decision_lines(&gw);
-    assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["action"], "block");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|l| l["action"] == "block"), "{lines:?}");
 }
 
 #[test]
@@ -303,7 +335,9 @@ fn sigterm_drains_in_flight_requests() {
             "x",
         )
     });
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until(10, "the slow request at the origin", || {
+        gw.seen.arrivals() >= 1
+    });
     signal(&gw, "TERM");
     let r = slow.join().unwrap();
     assert_eq!(r.status, 200, "the in-flight request completed");
@@ -331,12 +365,19 @@ fn zero_downtime_upgrade_hands_over_the_listening_sockets() {
         full_intel(),
         policies()
     ));
+    // the new process takes the same addresses: the ones the old one bound for port 0
+    let text = std::fs::read_to_string(&old.config)
+        .unwrap()
+        .replacen("127.0.0.1:0", &old.addr.to_string(), 1)
+        .replacen("127.0.0.1:0", &old.admin.to_string(), 1);
+    std::fs::write(&old.config, text).unwrap();
     let addr = old.addr;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let load = {
-        let stop = stop.clone();
+        let (stop, served) = (stop.clone(), served.clone());
         std::thread::spawn(move || {
-            let (mut ok, mut failed) = (0u32, Vec::new());
+            let mut failed = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 // a new connection every time: a refused connect would show a gap
                 match std::panic::catch_unwind(|| {
@@ -348,23 +389,28 @@ fn zero_downtime_upgrade_hands_over_the_listening_sockets() {
                         "x",
                     )
                 }) {
-                    Ok(r) if r.status == 200 || r.status == 429 => ok += 1,
+                    Ok(r) if r.status == 200 || r.status == 429 => {
+                        served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     Ok(r) => failed.push(format!("{} {}", r.status, r.body)),
                     Err(_) => failed.push("no response".into()),
                 }
+                // pacing the load, not waiting for anything
                 std::thread::sleep(Duration::from_millis(5));
             }
-            (ok, failed)
+            failed
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
-    let mut new = std::process::Command::new(bin())
-        .args(["run", "--upgrade", "-c", old.config.to_str().unwrap()])
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let count = || served.load(std::sync::atomic::Ordering::SeqCst);
+    wait_until(10, "load flowing through the old process", || count() > 10);
+    let (mut new, lines) = launch(&old.config, None, &["--upgrade"]);
+    // the new process waits for the sockets on the upgrade socket: hand them over
+    wait_until(20, "the new process on the upgrade socket", || {
+        sock.exists()
+    });
     signal(&old, "QUIT");
+    let at = await_listening(&mut new, &lines);
+    assert_eq!(at.listen, vec![addr]);
     let t0 = std::time::Instant::now();
     while old.child.try_wait().unwrap().is_none() {
         assert!(
@@ -373,9 +419,12 @@ fn zero_downtime_upgrade_hands_over_the_listening_sockets() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    let after_exit = count();
+    wait_until(10, "load served by the new process alone", || {
+        count() > after_exit + 20
+    });
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (ok, failed) = load.join().unwrap();
+    let failed = load.join().unwrap();
     // the new process serves on the same address
     let r = post_as(&old, "/api/apply-coupon", "185.241.208.232");
     let _ = new.kill();
@@ -387,5 +436,4 @@ fn zero_downtime_upgrade_hands_over_the_listening_sockets() {
         failed.len(),
         failed.first()
     );
-    assert!(ok > 50, "{ok}");
 }

@@ -344,13 +344,15 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
     }
 
     let mut routes = Vec::new();
+    let mut route_table = crate::routes::Table::default();
     if let Some(list) = cx.get("routes", raw.routes) {
         for (i, r) in list.into_iter().enumerate() {
             let key = format!("routes[{i}]");
             match r {
                 Field::Ok(r) => {
-                    if let Some(route) = compile_route(cx, &key, r, &policies, &routes) {
+                    if let Some((route, m)) = compile_route(cx, &key, r, &policies, &routes) {
                         routes.push(route);
+                        route_table.routes.push(m);
                     }
                 }
                 Field::Err(e) => cx.err(&key, clean_serde_message(&e)),
@@ -376,6 +378,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         client_ip,
         intel,
         routes,
+        route_table,
         policies,
     }
 }
@@ -706,7 +709,7 @@ fn compile_route(
     r: RawRoute,
     policies: &[Policy],
     earlier: &[Route],
-) -> Option<Route> {
+) -> Option<(Route, crate::routes::Matcher)> {
     cx.unknown(key, &r.unknown, &["name", "path", "methods", "policy"]);
     let name = cx.get(&join(key, "name"), r.name);
     let path = cx.get(&join(key, "path"), r.path);
@@ -759,6 +762,10 @@ fn compile_route(
         }
         ms = Some(v);
     }
+    let ms = match ms {
+        Some(v) => crate::routes::Methods::of(&v.iter().map(|m| m.as_str()).collect::<Vec<_>>()),
+        None => crate::routes::Methods::any(),
+    };
     let policy = match policy {
         None => {
             cx.err(key, "needs a `policy`");
@@ -784,45 +791,28 @@ fn compile_route(
         },
     };
     let name = name?;
-    Some(Route {
-        // valid_name allows only a-z, 0-9, _ and -: always a valid header value
-        header: http::HeaderValue::from_str(&name).expect("route names are header-safe"),
-        name,
-        path: path?,
-        methods: ms,
-        policy: policy?,
-    })
+    Some((
+        Route {
+            // valid_name allows only a-z, 0-9, _ and -: always a valid header value
+            header: http::HeaderValue::from_str(&name).expect("route names are header-safe"),
+            name,
+            policy: policy?,
+        },
+        crate::routes::Matcher {
+            path: path?,
+            methods: ms,
+        },
+    ))
 }
 
-fn compile_path(cx: &mut Ctx, key: &str, p: &str) -> Option<PathMatch> {
-    if !p.starts_with('/') {
-        cx.err(key, format!("`{p}` must start with /"));
-        return None;
-    }
-    if p.contains('?') || p.contains('#') {
-        cx.err(
-            key,
-            format!("`{p}`: a route matches the path only, not a query or fragment"),
-        );
-        return None;
-    }
-    if let Some(prefix) = p.strip_suffix("/*") {
-        if prefix.contains('*') {
-            cx.err(key, format!("`{p}`: only a trailing /* is supported"));
-            return None;
+fn compile_path(cx: &mut Ctx, key: &str, p: &str) -> Option<crate::routes::PathMatch> {
+    match crate::routes::PathMatch::parse(p) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            cx.err(key, e.to_string());
+            None
         }
-        let norm = crate::routes::normalize_path(prefix).into_owned();
-        return Some(PathMatch::Prefix(norm.to_ascii_lowercase()));
     }
-    if p.contains('*') {
-        cx.err(
-            key,
-            format!("`{p}`: only a trailing /* is supported, as in /api/redeem/*"),
-        );
-        return None;
-    }
-    let norm = crate::routes::normalize_path(p).into_owned();
-    Some(PathMatch::Exact(norm.to_ascii_lowercase()))
 }
 
 const POLICY_KEYS: &[&str] = &[

@@ -249,23 +249,11 @@ impl IntelConfig {
     }
 }
 
-/// How a route's path is matched (after normalisation, ASCII case-insensitively).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathMatch {
-    /// `/api/apply-coupon` (a trailing slash in the request does not matter)
-    Exact(String),
-    /// `/api/redeem/*`: `/api/redeem` itself and everything below it
-    Prefix(String),
-}
-
 #[derive(Debug, Clone)]
 pub struct Route {
     pub name: String,
     /// the name as the `X-Risk-Route` value, built once here
     pub header: http::HeaderValue,
-    pub path: PathMatch,
-    /// `None`: every method
-    pub methods: Option<Vec<http::Method>>,
     /// index into [`Config::policies`]
     pub policy: usize,
 }
@@ -413,5 +401,7 @@ pub struct Config {
     pub client_ip: ClientIpConfig,
     pub intel: IntelConfig,
     pub routes: Vec<Route>,
+    /// the routes' matchers, indexed like `routes`
+    pub route_table: crate::routes::Table,
     pub policies: Vec<Policy>,
 }

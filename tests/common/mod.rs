@@ -26,13 +26,34 @@ pub fn fixture(name: &str) -> String {
         .to_string()
 }
 
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Record a skipped test where `make test` counts it (`<target>/test-skips.log`),
+/// and say so on stderr: a skipped test never passes silently.
+pub fn skip(test: &str, why: &str) {
+    eprintln!("SKIPPED {test}: {why}");
+    let dir = target_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("test-skips.log"))
+    {
+        let _ = writeln!(f, "{test}: {why}");
+    }
+}
+
+/// The cargo target directory (`CARGO_TARGET_DIR`, else `target/` of the project).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() {
+                d
+            } else {
+                root().join(d)
+            }
+        }
+        _ => root().join("target"),
+    }
 }
 
 pub fn bin() -> &'static str {
@@ -112,58 +133,106 @@ impl Gateway {
 
 fn start_full(yaml_body: &str, origin: SocketAddr, seen: Recorder, capture: bool) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let admin_port = free_port();
-    let admin: SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
     let log = if yaml_body.contains("\nlog:") || yaml_body.starts_with("log:") {
         ""
     } else {
         "log: { level: warn }\n"
     };
     let yaml = format!(
-        "listen: [\"127.0.0.1:{port}\"]\nupstream: \"{origin}\"\nadmin: \"{admin}\"\n{log}{yaml_body}"
+        "listen: [\"127.0.0.1:0\"]\nupstream: \"{origin}\"\nadmin: \"127.0.0.1:0\"\n{log}{yaml_body}"
     );
     let config = dir.path().join("gateway.yaml");
     std::fs::write(&config, yaml).unwrap();
-    let stderr = if capture {
-        Stdio::from(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
-    } else {
-        Stdio::inherit()
-    };
-    let child = Command::new(bin())
-        .args(["run", "-c"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let mut gw = Gateway {
+    let (child, addrs) =
+        spawn_gateway(&config, capture.then(|| dir.path().join("stderr.log")), &[]);
+    Gateway {
         child,
-        addr,
-        admin,
+        addr: addrs.listen[0],
+        admin: addrs.admin,
         origin,
         seen,
         dir,
         config,
-    };
-    wait_listening(&mut gw);
-    gw
+    }
 }
 
-fn wait_listening(gw: &mut Gateway) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Some(status) = gw.child.try_wait().unwrap() {
+/// Where a started gateway listens, as it reported on stdout.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    pub listen: Vec<SocketAddr>,
+    pub admin: SocketAddr,
+}
+
+/// Start `riskgate run -c config` (plus `extra` arguments) and wait for the line it
+/// prints once it listens (`listening A,B admin C`): the gateway binds port 0 itself
+/// and says which port it got, so no test picks a port another process may take.
+pub fn spawn_gateway(
+    config: &Path,
+    stderr_to: Option<PathBuf>,
+    extra: &[&str],
+) -> (Child, Listening) {
+    let (mut child, lines) = launch(config, stderr_to, extra);
+    let at = await_listening(&mut child, &lines);
+    (child, at)
+}
+
+/// Start `riskgate run` without waiting; the receiver gets what follows `listening `
+/// on its stdout.
+pub fn launch(
+    config: &Path,
+    stderr_to: Option<PathBuf>,
+    extra: &[&str],
+) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let stderr = match stderr_to {
+        Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+        None => Stdio::inherit(),
+    };
+    let mut child = Command::new(bin())
+        .arg("run")
+        .args(extra)
+        .arg("-c")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            if let Some(rest) = line.strip_prefix("listening ") {
+                let _ = tx.send(rest.to_string());
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Wait (30 s at most) for a launched gateway to say where it listens.
+pub fn await_listening(child: &mut Child, lines: &std::sync::mpsc::Receiver<String>) -> Listening {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
             panic!("riskgate exited early: {status}");
         }
-        if TcpStream::connect_timeout(&gw.addr, Duration::from_millis(100)).is_ok() {
-            return;
+        match lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(rest) => {
+                let (listen, admin) = rest.split_once(" admin ").expect("listening line");
+                return Listening {
+                    listen: listen.split(',').map(|a| a.parse().unwrap()).collect(),
+                    admin: admin.trim().parse().unwrap(),
+                };
+            }
+            Err(_) if Instant::now() > deadline => {
+                let _ = child.kill();
+                panic!("riskgate did not report listening in time");
+            }
+            Err(_) => {}
         }
-        std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("riskgate did not listen on {} in time", gw.addr);
 }
 
 #[derive(Debug, Clone)]
@@ -281,14 +350,16 @@ pub fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for: {what}");
 }
 
-/// The value of one metric line (`name{labels}`) on the admin endpoint, 0 if absent.
+/// The value of one metric series (`name{labels}`, labels in the order Prometheus
+/// prints them) on the admin endpoint. A missing series fails the test: every series
+/// must exist from start, at 0.
 pub fn metric(gw: &Gateway, series: &str) -> f64 {
     let r = request(gw.admin, "GET", "/metrics", &[], "");
     r.body
         .lines()
         .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+        .unwrap_or_else(|| panic!("no series {series} in /metrics:\n{}", r.body))
 }
 
 /// Send a signal to the gateway process.
