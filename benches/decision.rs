@@ -7,7 +7,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use riskgate::decide::{self, LimitOutcome};
-use riskgate::intel::Snapshot;
+use riskgate::state::Snapshot;
 
 fn snapshot() -> Snapshot {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.yaml");

@@ -9,8 +9,8 @@ use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
-use crate::proxy::SharedSnapshot;
-use crate::reload::Reloader;
+use crate::state::reload::Reloader;
+use crate::state::SharedSnapshot;
 
 pub struct AdminApp {
     pub state: SharedSnapshot,

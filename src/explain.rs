@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::decide::{self, LimitOutcome, Signal};
-use crate::intel::Snapshot;
+use crate::state::Snapshot;
 use crate::{client_ip, headers};
 
 #[derive(Debug, thiserror::Error)]

@@ -17,9 +17,9 @@ pub mod limits;
 pub mod log;
 pub mod metrics;
 pub mod proxy;
-pub mod reload;
 pub mod routes;
 pub mod server;
+pub mod state;
 
 /// mimalloc for every binary built on this crate (the gateway, the bare-proxy
 /// baseline, tests and benches): Pingora allocates per request, and glibc's malloc

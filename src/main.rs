@@ -89,7 +89,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()?
                 .block_on(riskgate::reload::check_urls(&cfg.intel));
-            match riskgate::intel::Snapshot::load(cfg) {
+            match riskgate::state::Snapshot::load(cfg) {
                 Ok(_) if !url_errors.is_empty() => Ok(config_exit(&StartError::Intel(url_errors))),
                 Err(mut errs) => {
                     errs.extend(url_errors);
@@ -130,7 +130,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => return Ok(config_exit(&StartError::Config(e))),
             };
             riskgate::log::init(&cfg.log);
-            let snap = match riskgate::intel::Snapshot::load(cfg) {
+            let snap = match riskgate::state::Snapshot::load(cfg) {
                 Ok(s) => s,
                 Err(errs) => return Ok(config_exit(&StartError::Intel(errs))),
             };
@@ -146,7 +146,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let origin =
                 riskgate::demo::start_origin(&mut cfg).context("starting the echo origin")?;
             let text = riskgate::demo::instructions(&cfg, origin);
-            let snap = match riskgate::intel::Snapshot::load(cfg) {
+            let snap = match riskgate::state::Snapshot::load(cfg) {
                 Ok(s) => s,
                 Err(errs) => return Ok(config_exit(&StartError::Intel(errs))),
             };

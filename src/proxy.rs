@@ -4,7 +4,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -13,11 +12,9 @@ use pingora::upstreams::peer::HttpPeer;
 
 use crate::config::{OnBlock, Response};
 use crate::decide::{self, Decision, Verdict};
-use crate::intel::{Facts, Snapshot};
+use crate::intel::Facts;
+use crate::state::{SharedSnapshot, Snapshot};
 use crate::{client_ip, headers};
-
-/// Shared, swappable state: the snapshot requests are decided with.
-pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
 
 pub struct Gateway {
     pub state: SharedSnapshot,

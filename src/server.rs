@@ -13,9 +13,11 @@ use pingora::server::Server;
 
 use crate::admin::AdminApp;
 use crate::config::{Config, ConfigError};
-use crate::intel::{IntelError, Snapshot};
-use crate::proxy::{Gateway, SharedSnapshot};
-use crate::reload::{ReloadService, Reloader};
+use crate::intel::IntelError;
+use crate::proxy::Gateway;
+use crate::state::reload::{ReloadService, Reloader};
+use crate::state::SharedSnapshot;
+use crate::state::Snapshot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

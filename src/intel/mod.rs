@@ -1,17 +1,17 @@
-//! IP intelligence: MMDB readers, the Tor exit set, named CIDR lists, and the
-//! snapshot that bundles them with the config a request is decided under.
+//! IP intelligence: MMDB readers, the Tor exit set, named CIDR lists, what they
+//! say about one address ([`Facts`]), and the store of everything loaded ([`Intel`]).
 
 pub mod fetch;
 pub mod lists;
 pub mod mmdb;
-pub mod snapshot;
+pub mod store;
 pub mod tor;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub use mmdb::{AnonFlags, ConnectionType};
-pub use snapshot::{Intel, Piece, Snapshot, SourceId};
+pub use store::{Intel, Loaded, Piece, SourceId};
 
 use crate::config::CountryCode;
 

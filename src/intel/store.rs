@@ -1,5 +1,5 @@
-//! The data a request is decided with: the compiled config and the intel loaded
-//! for it, bundled so that one atomic load gives a consistent pair.
+//! Every loaded data source of a config ([`Intel`]), and how a source is named,
+//! located, parsed and put in its place.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -10,9 +10,7 @@ use super::lists::CidrSet;
 use super::mmdb::{Mmdb, MmdbKind};
 use super::tor::TorSet;
 use super::{canonical, source_bit, Facts, IntelError};
-use crate::config::{Config, IntelConfig, Source};
-use crate::limits::Limiters;
-use crate::metrics::RouteMetrics;
+use crate::config::{IntelConfig, Source};
 
 /// Every loaded data source. Each piece is an `Arc` so a reload of one source
 /// builds a new `Intel` that shares the others.
@@ -84,6 +82,25 @@ pub fn sources(cfg: &IntelConfig) -> Vec<(SourceId, Source, std::time::Duration)
     out
 }
 
+/// A piece and where it was loaded from. It can only be put in a snapshot whose
+/// config still names that same source for that id: a reload that moved `lists.hosting`
+/// from file A to file B while A was being read can never install A's data as B's.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub id: SourceId,
+    pub source: Source,
+    pub piece: Piece,
+}
+
+impl Loaded {
+    /// Does `cfg` still name this source for this id?
+    pub fn belongs_to(&self, cfg: &IntelConfig) -> bool {
+        sources(cfg)
+            .iter()
+            .any(|(id, src, _)| *id == self.id && *src == self.source)
+    }
+}
+
 /// A loaded piece of intel, ready to be put in an [`Intel`].
 #[derive(Debug, Clone)]
 pub enum Piece {
@@ -124,7 +141,7 @@ pub fn parse_text(id: &SourceId, origin: &Source, text: &str) -> Result<Piece, I
     }
 }
 
-/// Load a file source. URL sources are fetched by [`crate::reload`].
+/// Load a file source. URL sources are fetched by the reload service.
 pub fn load_file(id: &SourceId, path: &Path) -> Result<Piece, IntelError> {
     match id {
         SourceId::Mmdb(kind) => Mmdb::open(path, *kind).map(|m| Piece::Mmdb(Arc::new(m))),
@@ -271,64 +288,11 @@ impl Intel {
     }
 }
 
-/// A config, the intel loaded for it and its rate limiters: what one request is
-/// decided with.
-#[derive(Clone)]
-pub struct Snapshot {
-    pub config: Arc<Config>,
-    pub intel: Arc<Intel>,
-    pub limiters: Arc<Limiters>,
-    /// per route, like `config.routes`
-    pub metrics: Arc<Vec<RouteMetrics>>,
-}
-
-impl std::fmt::Debug for Snapshot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot")
-            .field("config", &self.config.file)
-            .field("intel", &self.intel)
-            .finish()
-    }
-}
-
-impl Snapshot {
-    pub fn load(config: Config) -> Result<Snapshot, Vec<IntelError>> {
-        let intel = Intel::load(&config.intel)?;
-        Ok(Snapshot::assemble(config, intel, None))
-    }
-
-    /// Bundle a config and its intel; limiters are carried over from `previous`
-    /// where the policy's limits did not change.
-    pub fn assemble(config: Config, intel: Intel, previous: Option<&Snapshot>) -> Snapshot {
-        let limiters = match previous {
-            Some(p) => Limiters::rebuild(&p.limiters, &config),
-            None => Limiters::new(&config),
-        };
-        let metrics = RouteMetrics::for_config(&config);
-        Snapshot {
-            config: Arc::new(config),
-            intel: Arc::new(intel),
-            limiters: Arc::new(limiters),
-            metrics: Arc::new(metrics),
-        }
-    }
-
-    /// The same snapshot with one piece of intel replaced.
-    pub fn with_piece(&self, id: &SourceId, piece: Piece) -> Snapshot {
-        let mut intel = (*self.intel).clone();
-        intel.put(&self.config.intel, id, piece);
-        Snapshot {
-            intel: Arc::new(intel),
-            ..self.clone()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn config(keywords: &str) -> Config {
+    fn config(keywords: &str) -> crate::config::Config {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
         let yaml = format!(
             "upstream: 127.0.0.1:9\nintel:\n  mmdb: {{ asn: {} }}\n  hosting_org_keywords: {keywords}\n",

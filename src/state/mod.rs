@@ -1,0 +1,75 @@
+//! What one request is decided with: the compiled config, the intel loaded for it,
+//! its rate limiters and per-route metrics, behind one `ArcSwap` so that a request
+//! uses one consistent snapshot from start to end and a reload swaps it atomically.
+
+pub mod reload;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
+use crate::intel::{Intel, IntelError, Loaded};
+use crate::limits::Limiters;
+use crate::metrics::RouteMetrics;
+
+/// Shared, swappable state: the snapshot requests are decided with.
+pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
+
+/// A config, the intel loaded for it and its rate limiters: what one request is
+/// decided with.
+#[derive(Clone)]
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    pub intel: Arc<Intel>,
+    pub limiters: Arc<Limiters>,
+    /// per route, like `config.routes`
+    pub metrics: Arc<Vec<RouteMetrics>>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("config", &self.config.file)
+            .field("intel", &self.intel)
+            .finish()
+    }
+}
+
+impl Snapshot {
+    pub fn load(config: Config) -> Result<Snapshot, Vec<IntelError>> {
+        let intel = Intel::load(&config.intel)?;
+        Ok(Snapshot::assemble(config, intel, None))
+    }
+
+    /// Bundle a config and its intel; limiters are carried over from `previous`
+    /// where the policy's limits did not change.
+    pub fn assemble(config: Config, intel: Intel, previous: Option<&Snapshot>) -> Snapshot {
+        let limiters = match previous {
+            Some(p) => Limiters::rebuild(&p.limiters, &config),
+            None => Limiters::new(&config),
+        };
+        let metrics = RouteMetrics::for_config(&config);
+        Snapshot {
+            config: Arc::new(config),
+            intel: Arc::new(intel),
+            limiters: Arc::new(limiters),
+            metrics: Arc::new(metrics),
+        }
+    }
+
+    /// The same snapshot with one piece of intel replaced, or `None` when this
+    /// snapshot's config no longer names the source the piece was loaded from (a
+    /// config reload moved or dropped it meanwhile).
+    pub fn with_piece(&self, loaded: Loaded) -> Option<Snapshot> {
+        if !loaded.belongs_to(&self.config.intel) {
+            return None;
+        }
+        let mut intel = (*self.intel).clone();
+        intel.put(&self.config.intel, &loaded.id, loaded.piece);
+        Some(Snapshot {
+            intel: Arc::new(intel),
+            ..self.clone()
+        })
+    }
+}

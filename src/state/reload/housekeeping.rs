@@ -1,0 +1,44 @@
+//! Housekeeping: idle limiter keys swept, gauges refreshed, the next wake-up.
+
+use std::time::{Duration, Instant};
+
+use super::Reloader;
+use crate::metrics::METRICS;
+
+impl Reloader {
+    pub fn update_gauges(&self) {
+        let snap = self.state.load();
+        METRICS
+            .tor_exits
+            .set(snap.intel.tor.as_ref().map_or(0, |t| t.len()) as i64);
+        for (k, n) in snap.limiters.keys() {
+            METRICS
+                .limiter_keys
+                .with_label_values(&[k.as_str()])
+                .set(n as i64);
+        }
+        let states = self.sources.lock().unwrap();
+        for s in states.iter() {
+            let age = s.loaded_at.map_or(-1, |t| t.elapsed().as_secs() as i64);
+            METRICS
+                .source_age
+                .with_label_values(&[s.id.name().as_str()])
+                .set(age);
+        }
+        METRICS
+            .ready
+            .set(i64::from(states.iter().all(|s| s.loaded_at.is_some())));
+    }
+
+    pub(super) fn next_wake(&self) -> Duration {
+        let now = Instant::now();
+        self.sources
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.next_due.saturating_duration_since(now))
+            .min()
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1))
+    }
+}
