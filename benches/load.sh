@@ -43,8 +43,9 @@ if [ "$MODE" = instructions ] && ! need callgrind_control; then
 fi
 
 cargo build --release --quiet --bin riskgate --example bare_proxy
-RG="$ROOT/target/release/riskgate"
-BARE="$ROOT/target/release/examples/bare_proxy"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+RG="$TARGET_DIR/release/riskgate"
+BARE="$TARGET_DIR/release/examples/bare_proxy"
 
 T="$(mktemp -d)"
 PIDS=()

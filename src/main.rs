@@ -88,7 +88,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let url_errors = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
-                .block_on(riskgate::reload::check_urls(&cfg.intel));
+                .block_on(riskgate::state::reload::check_urls(&cfg.intel));
             match riskgate::state::Snapshot::load(cfg) {
                 Ok(_) if !url_errors.is_empty() => Ok(config_exit(&StartError::Intel(url_errors))),
                 Err(mut errs) => {

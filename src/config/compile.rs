@@ -164,18 +164,7 @@ fn clean_serde_message(e: &str) -> String {
     }
 }
 
-const TOP_KEYS: &[&str] = &[
-    "listen",
-    "upstream",
-    "upstream_tls",
-    "admin",
-    "threads",
-    "log",
-    "client_ip",
-    "intel",
-    "routes",
-    "policies",
-];
+const TOP_KEYS: &[&str] = RawConfig::KEYS;
 
 pub fn compile(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
@@ -437,7 +426,7 @@ fn compile_log(cx: &mut Ctx, raw: Opt<RawLog>) -> LogConfig {
     let Some(r) = cx.get("log", raw) else {
         return log;
     };
-    cx.unknown("log", &r.unknown, &["level", "format", "allow_sample"]);
+    cx.unknown("log", &r.unknown, RawLog::KEYS);
     if let Some(level) = cx.get("log.level", r.level) {
         let l = level.to_ascii_lowercase();
         if ["trace", "debug", "info", "warn", "error"].contains(&l.as_str()) {
@@ -477,7 +466,7 @@ fn compile_client_ip(cx: &mut Ctx, raw: Opt<RawClientIp>) -> ClientIpConfig {
     let Some(r) = cx.get("client_ip", raw) else {
         return out;
     };
-    cx.unknown("client_ip", &r.unknown, &["trusted_proxies", "header"]);
+    cx.unknown("client_ip", &r.unknown, RawClientIp::KEYS);
     for (i, s) in cx
         .get("client_ip.trusted_proxies", r.trusted_proxies)
         .unwrap_or_default()
@@ -542,24 +531,9 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
     let Some(r) = cx.get("intel", raw) else {
         return out;
     };
-    cx.unknown(
-        "intel",
-        &r.unknown,
-        &[
-            "mmdb",
-            "tor",
-            "lists",
-            "hosting_asns",
-            "hosting_org_keywords",
-            "mobile_asns",
-        ],
-    );
+    cx.unknown("intel", &r.unknown, RawIntel::KEYS);
     if let Some(m) = cx.get("intel.mmdb", r.mmdb) {
-        cx.unknown(
-            "intel.mmdb",
-            &m.unknown,
-            &["geo", "asn", "anonymous_ip", "connection_type", "reload"],
-        );
+        cx.unknown("intel.mmdb", &m.unknown, RawMmdb::KEYS);
         let p = |cx: &mut Ctx, key: &str, f: Opt<String>| -> Option<PathBuf> {
             let s = cx.get(key, f)?;
             if s.trim().is_empty() {
@@ -575,11 +549,7 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
         out.mmdb.reload = cx.duration("intel.mmdb.reload", m.reload, Duration::from_secs(60));
     }
     if let Some(t) = cx.get("intel.tor", r.tor) {
-        cx.unknown(
-            "intel.tor",
-            &t.unknown,
-            &["source", "refresh", "max_shrink"],
-        );
+        cx.unknown("intel.tor", &t.unknown, RawTor::KEYS);
         let refresh = cx.duration("intel.tor.refresh", t.refresh, Duration::from_secs(1800));
         let max_shrink = cx.fraction("intel.tor.max_shrink", t.max_shrink, 0.5);
         match cx.get("intel.tor.source", t.source) {
@@ -634,7 +604,7 @@ fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
                 Value::String(s) => (cx.source(&key, &s), out.lists_reload, 0.5),
                 other => match serde_yaml::from_value::<RawListSource>(other) {
                     Ok(ls) => {
-                        cx.unknown(&key, &ls.unknown, &["source", "refresh", "max_shrink"]);
+                        cx.unknown(&key, &ls.unknown, RawListSource::KEYS);
                         let refresh =
                             cx.duration(&join(&key, "refresh"), ls.refresh, out.lists_reload);
                         let max_shrink = cx.fraction(&join(&key, "max_shrink"), ls.max_shrink, 0.5);
@@ -710,7 +680,7 @@ fn compile_route(
     policies: &[Policy],
     earlier: &[Route],
 ) -> Option<(Route, crate::routes::Matcher)> {
-    cx.unknown(key, &r.unknown, &["name", "path", "methods", "policy"]);
+    cx.unknown(key, &r.unknown, RawRoute::KEYS);
     let name = cx.get(&join(key, "name"), r.name);
     let path = cx.get(&join(key, "path"), r.path);
     let methods = cx.get(&join(key, "methods"), r.methods);
@@ -815,19 +785,6 @@ fn compile_path(cx: &mut Ctx, key: &str, p: &str) -> Option<crate::routes::PathM
     }
 }
 
-const POLICY_KEYS: &[&str] = &[
-    "mode",
-    "on_lookup_error",
-    "weights",
-    "thresholds",
-    "countries",
-    "subnet_prefix",
-    "limits",
-    "mobile_multiplier",
-    "on_block",
-    "on_limit",
-];
-
 pub fn default_weights(intel: &IntelConfig) -> Weights {
     let mut w = Weights {
         fixed: [0; SIGNAL_COUNT],
@@ -852,7 +809,7 @@ fn compile_policy(
     p: RawPolicy,
     intel: &IntelConfig,
 ) -> Policy {
-    cx.unknown(key, &p.unknown, POLICY_KEYS);
+    cx.unknown(key, &p.unknown, RawPolicy::KEYS);
     let k = |s: &str| join(key, s);
     let mode = match cx.get(&k("mode"), p.mode).as_deref() {
         None | Some("enforce") => Mode::Enforce,
@@ -929,7 +886,7 @@ fn compile_policy(
         block: 70,
     };
     if let Some(t) = cx.get(&k("thresholds"), p.thresholds) {
-        cx.unknown(&k("thresholds"), &t.unknown, &["verify", "block"]);
+        cx.unknown(&k("thresholds"), &t.unknown, RawThresholds::KEYS);
         if let Some(v) = cx.get(&k("thresholds.verify"), t.verify) {
             thresholds.verify = v;
         }
@@ -950,7 +907,7 @@ fn compile_policy(
     }
     let mut countries = Countries::default();
     if let Some(c) = cx.get(&k("countries"), p.countries) {
-        cx.unknown(&k("countries"), &c.unknown, &["deny", "allow"]);
+        cx.unknown(&k("countries"), &c.unknown, RawCountries::KEYS);
         for (which, list) in [("deny", c.deny), ("allow", c.allow)] {
             let ckey = k(&format!("countries.{which}"));
             let mut out = Vec::new();
@@ -975,7 +932,7 @@ fn compile_policy(
     }
     let (mut subnet_v4, mut subnet_v6) = (24u8, 48u8);
     if let Some(s) = cx.get(&k("subnet_prefix"), p.subnet_prefix) {
-        cx.unknown(&k("subnet_prefix"), &s.unknown, &["v4", "v6"]);
+        cx.unknown(&k("subnet_prefix"), &s.unknown, RawSubnetPrefix::KEYS);
         if let Some(v) = cx.get(&k("subnet_prefix.v4"), s.v4) {
             if (8..=32).contains(&v) {
                 subnet_v4 = v;
@@ -1006,7 +963,7 @@ fn compile_policy(
                 continue;
             }
         };
-        cx.unknown(&lkey, &l.unknown, &["key", "rate", "burst", "unknown_asn"]);
+        cx.unknown(&lkey, &l.unknown, RawLimit::KEYS);
         let lk = match cx.get(&join(&lkey, "key"), l.key).as_deref() {
             Some("ip") => Some(LimitKey::Ip),
             Some("subnet") => Some(LimitKey::Subnet),
@@ -1084,11 +1041,7 @@ fn compile_policy(
         None => OnBlock::Respond(default_block),
         Some(r) => {
             let rkey = k("on_block");
-            cx.unknown(
-                &rkey,
-                &r.unknown,
-                &["status", "body", "content_type", "shadow"],
-            );
+            cx.unknown(&rkey, &r.unknown, RawResponse::KEYS);
             let shadow = cx.get(&join(&rkey, "shadow"), r.shadow).unwrap_or(false);
             if shadow {
                 if r.status.is_some() || r.body.is_some() || r.content_type.is_some() {
@@ -1116,7 +1069,8 @@ fn compile_policy(
         None => default_limit,
         Some(r) => {
             let rkey = k("on_limit");
-            cx.unknown(&rkey, &r.unknown, &["status", "body", "content_type"]);
+            // `shadow` is a key of on_block only: named below, not as unknown
+            cx.unknown(&rkey, &r.unknown, RawResponse::KEYS);
             if r.shadow.is_some() {
                 cx.err(
                     &join(&rkey, "shadow"),

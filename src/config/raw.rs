@@ -28,6 +28,24 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Field<T> {
 /// `Option<Field<T>>`, the shape of every optional key.
 pub type Opt<T> = Option<Field<T>>;
 
+/// Define a raw struct and, from the same field list, its `KEYS`: the keys the file
+/// may use there, which the "did you mean" hints are computed against. One list,
+/// so the hints can never drift from the structs.
+macro_rules! raw_struct {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $field:ident : $ty:ty,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Deserialize)]
+        pub struct $name {
+            $($(#[$fm])* pub $field: $ty,)*
+            #[serde(flatten)]
+            pub unknown: Mapping,
+        }
+        impl $name {
+            pub const KEYS: &'static [&'static str] = &[$(stringify!($field)),*];
+        }
+    };
+}
+
 /// One address or a list of them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -45,8 +63,8 @@ impl OneOrMany {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawConfig {
+raw_struct! {
+    pub struct RawConfig {
     pub listen: Opt<OneOrMany>,
     pub upstream: Opt<String>,
     pub upstream_tls: Opt<bool>,
@@ -61,29 +79,26 @@ pub struct RawConfig {
     pub routes: Opt<Vec<Field<RawRoute>>>,
     /// name → policy, in file order
     pub policies: Opt<Mapping>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawLog {
+raw_struct! {
+    pub struct RawLog {
     pub level: Opt<String>,
     pub format: Opt<String>,
     pub allow_sample: Opt<f64>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawClientIp {
+raw_struct! {
+    pub struct RawClientIp {
     pub trusted_proxies: Opt<Vec<String>>,
     pub header: Opt<String>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawIntel {
+raw_struct! {
+    pub struct RawIntel {
     pub mmdb: Opt<RawMmdb>,
     pub tor: Opt<RawTor>,
     /// list name → path or `{source, refresh}`, plus the key `reload`
@@ -92,51 +107,46 @@ pub struct RawIntel {
     pub hosting_org_keywords: Opt<Vec<String>>,
     pub mobile_asns: Opt<Vec<u32>>,
     pub fetch_timeout: Opt<String>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawMmdb {
+raw_struct! {
+    pub struct RawMmdb {
     pub geo: Opt<String>,
     pub asn: Opt<String>,
     pub anonymous_ip: Opt<String>,
     pub connection_type: Opt<String>,
     pub reload: Opt<String>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawTor {
+raw_struct! {
+    pub struct RawTor {
     pub source: Opt<String>,
     pub refresh: Opt<String>,
     pub max_shrink: Opt<f64>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawListSource {
+raw_struct! {
+    pub struct RawListSource {
     pub source: Opt<String>,
     pub refresh: Opt<String>,
     pub max_shrink: Opt<f64>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawRoute {
+raw_struct! {
+    pub struct RawRoute {
     pub name: Opt<String>,
     pub path: Opt<String>,
     pub methods: Opt<Vec<String>>,
     pub policy: Opt<String>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawPolicy {
+raw_struct! {
+    pub struct RawPolicy {
     pub mode: Opt<String>,
     pub on_lookup_error: Opt<String>,
     /// signal name → weight, in file order
@@ -148,50 +158,44 @@ pub struct RawPolicy {
     pub mobile_multiplier: Opt<u32>,
     pub on_block: Opt<RawResponse>,
     pub on_limit: Opt<RawResponse>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawThresholds {
+raw_struct! {
+    pub struct RawThresholds {
     pub verify: Opt<u32>,
     pub block: Opt<u32>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawCountries {
+raw_struct! {
+    pub struct RawCountries {
     pub deny: Opt<Vec<String>>,
     pub allow: Opt<Vec<String>>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawSubnetPrefix {
+raw_struct! {
+    pub struct RawSubnetPrefix {
     pub v4: Opt<u8>,
     pub v6: Opt<u8>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawLimit {
+raw_struct! {
+    pub struct RawLimit {
     pub key: Opt<String>,
     pub rate: Opt<String>,
     pub burst: Opt<u32>,
     pub unknown_asn: Opt<String>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RawResponse {
+raw_struct! {
+    pub struct RawResponse {
     pub status: Opt<u16>,
     pub body: Opt<String>,
     pub content_type: Opt<String>,
     pub shadow: Opt<bool>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
+    }
 }
