@@ -189,7 +189,7 @@ fn benches(c: &mut Criterion) {
             let p = &cfg.policies[cfg.routes[r].policy];
             let f = snap.intel.enrich(ip, &cfg.intel);
             let d = decide::decide(&f, p, &cfg.intel, LimitOutcome::default());
-            black_box(d.reasons.render(&cfg.intel))
+            black_box(d.reasons.render(&cfg.intel.lists))
         })
     });
 }

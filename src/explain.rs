@@ -7,7 +7,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::decide::{self, LimitOutcome, Signal};
+use crate::decide::{self, LimitOutcome};
+use crate::signals::{self, Signal};
 use crate::state::Snapshot;
 use crate::{client_ip, headers};
 
@@ -111,18 +112,36 @@ pub fn explain(
     let r = &cfg.routes[ri];
     let policy = &cfg.policies[r.policy];
     let d = decide::decide(&facts, policy, &cfg.intel, LimitOutcome::default());
+    // the same checks as the live path, asked to say why
+    let (_, because) = decide::checks::explain(&decide::Input {
+        facts: &facts,
+        policy,
+        intel: &cfg.intel,
+    });
     let mut signals = Vec::new();
-    for name in d.reasons.names(&cfg.intel) {
-        let weight = match Signal::from_name(&name) {
-            Some(s) => policy.weights.fixed[s as usize],
-            None => cfg
-                .intel
-                .list_index(name.trim_start_matches("list:"))
-                .map(|i| policy.weights.lists[i])
-                .unwrap_or(0),
-        };
-        let because = because(&name, &facts, cfg);
-        signals.push(json!({"signal": name, "weight": if d.allow_listed { 0 } else { weight }, "because": because}));
+    if d.allow_listed {
+        for (i, l) in cfg.intel.lists.iter().enumerate() {
+            if d.reasons.lists & (1 << i) != 0 {
+                signals.push(json!({"signal": l.signal, "weight": 0, "because": format!("address in list {}: skips scoring and limits", l.name), "meaning": "the allow list"}));
+            }
+        }
+    } else {
+        for s in Signal::ALL {
+            if s == signals::LISTS_BEFORE {
+                for (i, l) in cfg.intel.lists.iter().enumerate() {
+                    if d.reasons.lists & (1 << i) != 0 {
+                        signals.push(json!({"signal": l.signal, "weight": policy.weights.lists[i],
+                                            "because": because.of_list(i), "meaning": signals::LIST_MEANING}));
+                    }
+                }
+            }
+            if d.reasons.has(s) {
+                signals.push(
+                    json!({"signal": s.name(), "weight": policy.weights.fixed[s as usize],
+                                    "because": because.of(s), "meaning": s.def().meaning}),
+                );
+            }
+        }
     }
     let hdrs: serde_json::Map<String, Value> = headers::NAMES
         .into_iter()
@@ -151,65 +170,6 @@ pub fn explain(
         "headers": hdrs,
         "note": "explain takes no rate-limit tokens; rate signals are not shown",
     }))
-}
-
-fn because(signal: &str, f: &crate::intel::Facts, cfg: &Config) -> String {
-    let mut why = Vec::new();
-    let lists_of = |kind| {
-        cfg.intel
-            .lists
-            .iter()
-            .enumerate()
-            .filter(|(i, l)| l.kind == kind && f.lists & (1 << i) != 0)
-            .map(|(_, l)| format!("list {}", l.name))
-            .collect::<Vec<_>>()
-    };
-    use crate::config::ListKind;
-    match signal {
-        "tor" => {
-            if f.tor_list {
-                why.push("Tor exit set".to_string());
-            }
-            if f.anon.tor_exit {
-                why.push("anonymous_ip is_tor_exit_node".into());
-            }
-        }
-        "vpn" => {
-            if f.anon.vpn {
-                why.push("anonymous_ip is_anonymous_vpn".into());
-            }
-            why.extend(lists_of(ListKind::Vpn));
-        }
-        "proxy" => {
-            if f.anon.public_proxy {
-                why.push("anonymous_ip is_public_proxy".into());
-            }
-            why.extend(lists_of(ListKind::Proxy));
-        }
-        "residential_proxy" => why.push("anonymous_ip is_residential_proxy".into()),
-        "hosting" => {
-            if f.anon.hosting {
-                why.push("anonymous_ip is_hosting_provider".into());
-            }
-            why.extend(lists_of(ListKind::Hosting));
-            if f.hosting_asn {
-                why.push(format!("AS{} in hosting_asns", f.asn.unwrap_or(0)));
-            }
-            if f.hosting_org {
-                why.push("AS organization matches hosting_org_keywords".into());
-            }
-        }
-        "country_denied" => why.push(format!(
-            "country {} denied by the policy",
-            f.country_str().unwrap_or("?")
-        )),
-        "lookup_error" => why.push(format!(
-            "a data source failed (bits {:#x})",
-            f.lookup_errors
-        )),
-        other => why.push(format!("address in {}", other.replace(':', " "))),
-    }
-    why.join("; ")
 }
 
 /// A readable table of the same explanation, for a terminal.

@@ -135,7 +135,8 @@ fn reasons_value(d: &Decision, intel: &IntelConfig) -> HeaderValue {
         let s = crate::decide::Signal::ALL[d.reasons.fixed.trailing_zeros() as usize];
         return HeaderValue::from_static(s.name());
     }
-    HeaderValue::try_from(d.reasons.render(intel)).unwrap_or_else(|_| HeaderValue::from_static(""))
+    HeaderValue::try_from(d.reasons.render(&intel.lists))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// The nine values, in the order of [`NAMES`]. `route` is the route's prebuilt

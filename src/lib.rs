@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod routes;
 pub mod server;
+pub mod signals;
 pub mod state;
 
 /// mimalloc for every binary built on this crate (the gateway, the bare-proxy

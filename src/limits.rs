@@ -20,10 +20,25 @@ use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
 
 use crate::config::{Config, LimitKey, LimitSpec, Policy, UnknownAsn};
-use crate::decide::LimitOutcome;
 use crate::intel::Facts;
 
 const SHARDS: usize = 64;
+
+/// Which limits are exhausted for this request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitOutcome {
+    pub ip: bool,
+    pub subnet: bool,
+    pub asn: bool,
+    /// until the first exhausted limit has a token again
+    pub retry_after: Option<Duration>,
+}
+
+impl LimitOutcome {
+    pub fn any(&self) -> bool {
+        self.ip || self.subnet || self.asn
+    }
+}
 
 /// Keys are client addresses, subnets and AS numbers: a fast hasher with a random
 /// per-store seed (foldhash), not SipHash — three limits hash three keys a request,

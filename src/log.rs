@@ -97,7 +97,7 @@ pub fn decision(
         asn = facts.asn.unwrap_or(0),
         score = d.score,
         action = d.action.as_str(),
-        reasons = %d.reasons.render(&cfg.intel),
+        reasons = %d.reasons.render(&cfg.intel.lists),
         network = d.network.as_str(),
         mode = d.mode.as_str(),
         status,

@@ -37,7 +37,7 @@ fn run(c: &Config, f: &Facts) -> decide::Decision {
 }
 
 fn reasons(c: &Config, d: &decide::Decision) -> String {
-    d.reasons.render(&c.intel)
+    d.reasons.render(&c.intel.lists)
 }
 
 #[test]
@@ -210,12 +210,7 @@ fn reasons_follow_the_contract_order_and_the_score_is_capped() {
     );
     assert_eq!(d.score, 100);
     assert_eq!(d.network, Network::Tor);
-    let names: Vec<String> = d
-        .reasons
-        .names(&c.intel)
-        .into_iter()
-        .map(|s| s.into_owned())
-        .collect();
+    let names: Vec<&str> = d.reasons.iter(&c.intel.lists).collect();
     assert_eq!(names.join(","), reasons(&c, &d));
 }
 

@@ -12,7 +12,7 @@ use super::position::PosIndex;
 use super::raw::*;
 use super::units::{parse_duration, parse_rate};
 use super::*;
-use crate::decide::Signal;
+use crate::signals::{Signal, DEFS, DENY_LIST_WEIGHT};
 
 pub const DEFAULT_BLOCK_BODY: &str = r#"{"error":"Coupon cannot be redeemed from this network connection.","code":"RISK_IP_DETECTED"}"#;
 pub const DEFAULT_LIMIT_BODY: &str = r#"{"error":"Too many requests from this network. Try again later.","code":"RISK_RATE_LIMITED"}"#;
@@ -790,14 +790,11 @@ pub fn default_weights(intel: &IntelConfig) -> Weights {
         fixed: [0; SIGNAL_COUNT],
         lists: vec![0; intel.lists.len()],
     };
-    w.fixed[Signal::Tor as usize] = 100;
-    w.fixed[Signal::Hosting as usize] = 60;
-    w.fixed[Signal::Proxy as usize] = 50;
-    w.fixed[Signal::ResidentialProxy as usize] = 40;
-    w.fixed[Signal::Vpn as usize] = 30;
-    w.fixed[Signal::CountryDenied as usize] = 100;
+    for d in DEFS {
+        w.fixed[d.signal as usize] = d.default_weight;
+    }
     if let Some(i) = intel.list_index("deny") {
-        w.lists[i] = 100;
+        w.lists[i] = DENY_LIST_WEIGHT;
     }
     w
 }

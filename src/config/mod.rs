@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ipnet::IpNet;
 
-use crate::decide::SIGNAL_COUNT;
+use crate::signals::SIGNAL_COUNT;
 
 /// One thing wrong with a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +195,13 @@ pub struct ListConfig {
     pub source: Source,
     pub refresh: Duration,
     pub max_shrink: f64,
+}
+
+impl AsRef<str> for ListConfig {
+    /// The list's signal name (`list:NAME`), as reasons are written.
+    fn as_ref(&self) -> &str {
+        &self.signal
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -1,124 +1,19 @@
 //! The decision: facts about a client + a policy (+ what the limiters said) →
 //! `{score, action, reasons}`. Pure: no I/O, no clock, no shared state.
+//!
+//! Which signals are present is the work of the small modules in [`checks`], one a
+//! concern, each reading the [`Input`]; the signal registry ([`crate::signals`]) says
+//! what each signal is called, weighs by default and means.
+
+pub mod checks;
 
 use std::time::Duration;
 
 use crate::config::{IntelConfig, Mode, OnLookupError, Policy};
 use crate::intel::Facts;
-
-/// The fixed signals, in the order of DESIGN.md's table. `list:NAME` signals sit
-/// between [`Signal::CountryDenied`] and [`Signal::RateIp`] when reasons are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Signal {
-    Tor = 0,
-    Vpn = 1,
-    Proxy = 2,
-    ResidentialProxy = 3,
-    Hosting = 4,
-    CountryDenied = 5,
-    RateIp = 6,
-    RateSubnet = 7,
-    RateAsn = 8,
-    LookupError = 9,
-}
-
-pub const SIGNAL_COUNT: usize = 10;
-
-impl Signal {
-    pub const ALL: [Signal; SIGNAL_COUNT] = [
-        Signal::Tor,
-        Signal::Vpn,
-        Signal::Proxy,
-        Signal::ResidentialProxy,
-        Signal::Hosting,
-        Signal::CountryDenied,
-        Signal::RateIp,
-        Signal::RateSubnet,
-        Signal::RateAsn,
-        Signal::LookupError,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Tor => "tor",
-            Signal::Vpn => "vpn",
-            Signal::Proxy => "proxy",
-            Signal::ResidentialProxy => "residential_proxy",
-            Signal::Hosting => "hosting",
-            Signal::CountryDenied => "country_denied",
-            Signal::RateIp => "rate_ip",
-            Signal::RateSubnet => "rate_subnet",
-            Signal::RateAsn => "rate_asn",
-            Signal::LookupError => "lookup_error",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Signal> {
-        Signal::ALL.into_iter().find(|x| x.name() == s)
-    }
-
-    const fn bit(self) -> u16 {
-        1 << self as u16
-    }
-}
-
-/// A set of signals: fixed ones as bits, lists as bits by list index.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Reasons {
-    pub fixed: u16,
-    pub lists: u64,
-}
-
-impl Reasons {
-    pub fn has(&self, s: Signal) -> bool {
-        self.fixed & s.bit() != 0
-    }
-    pub fn add(&mut self, s: Signal) {
-        self.fixed |= s.bit();
-    }
-    pub fn is_empty(&self) -> bool {
-        self.fixed == 0 && self.lists == 0
-    }
-
-    /// Every signal name, in the contract's order: fixed signals up to
-    /// `country_denied`, then lists, then the rate signals and `lookup_error`.
-    pub fn iter<'a>(&self, intel: &'a IntelConfig) -> impl Iterator<Item = &'a str> + 'a {
-        let (fixed, lists) = (self.fixed, self.lists);
-        let has = move |s: &Signal| fixed & s.bit() != 0;
-        let head = Signal::ALL[..=Signal::CountryDenied as usize]
-            .iter()
-            .filter(move |s| has(s));
-        let tail = Signal::ALL[Signal::RateIp as usize..]
-            .iter()
-            .filter(move |s| has(s));
-        let listed = intel
-            .lists
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| lists & (1 << i) != 0)
-            .map(|(_, l)| l.signal.as_str());
-        head.map(|s| s.name())
-            .chain(listed)
-            .chain(tail.map(|s| s.name()))
-    }
-
-    pub fn names<'a>(&self, intel: &'a IntelConfig) -> Vec<std::borrow::Cow<'a, str>> {
-        self.iter(intel).map(std::borrow::Cow::Borrowed).collect()
-    }
-
-    /// The `X-Risk-Reasons` value.
-    pub fn render(&self, intel: &IntelConfig) -> String {
-        let mut out = String::new();
-        for name in self.iter(intel) {
-            if !out.is_empty() {
-                out.push(',');
-            }
-            out.push_str(name);
-        }
-        out
-    }
-}
+pub use crate::limits::LimitOutcome;
+pub use crate::signals::{Reasons, Signal, SIGNAL_COUNT};
+pub use checks::{Because, Input};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -165,22 +60,6 @@ impl Network {
     }
 }
 
-/// Which limits are exhausted for this request (from [`crate::limits`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LimitOutcome {
-    pub ip: bool,
-    pub subnet: bool,
-    pub asn: bool,
-    /// until the first exhausted limit has a token again
-    pub retry_after: Option<Duration>,
-}
-
-impl LimitOutcome {
-    pub fn any(&self) -> bool {
-        self.ip || self.subnet || self.asn
-    }
-}
-
 /// What riskgate does with the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -217,35 +96,14 @@ impl Decision {
 
 /// The signals present in `facts` for `policy` (without rate signals).
 pub fn signals(facts: &Facts, policy: &Policy, intel: &IntelConfig) -> Reasons {
-    let m = &intel.masks;
-    let mut r = Reasons::default();
-    if facts.tor_list || facts.anon.tor_exit {
-        r.add(Signal::Tor);
-    }
-    if facts.anon.vpn || facts.lists & m.vpn != 0 {
-        r.add(Signal::Vpn);
-    }
-    if facts.anon.public_proxy || facts.lists & m.proxy != 0 {
-        r.add(Signal::Proxy);
-    }
-    if facts.anon.residential_proxy {
-        r.add(Signal::ResidentialProxy);
-    }
-    if facts.anon.hosting || facts.lists & m.hosting != 0 || facts.hosting_asn || facts.hosting_org
-    {
-        r.add(Signal::Hosting);
-    }
-    if let Some(code) = facts.country {
-        let c = &policy.countries;
-        if c.deny.contains(&code) || (!c.allow.is_empty() && !c.allow.contains(&code)) {
-            r.add(Signal::CountryDenied);
-        }
-    }
-    r.lists = facts.lists & m.named;
-    if facts.lookup_errors != 0 {
-        r.add(Signal::LookupError);
-    }
-    r
+    checks::run(
+        &Input {
+            facts,
+            policy,
+            intel,
+        },
+        &mut checks::NoWhy,
+    )
 }
 
 fn network(facts: &Facts, r: &Reasons) -> Network {

@@ -1,0 +1,33 @@
+//! `hosting`: the anonymous-IP database, the `hosting` list, `hosting_asns` and the
+//! AS organisation keywords.
+
+use super::{lists_of, Input, Why};
+use crate::signals::{Reasons, Signal};
+
+pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
+    let (f, m) = (i.facts, &i.intel.masks);
+    if f.anon.hosting {
+        r.add(Signal::Hosting);
+        why.note(Signal::Hosting, || {
+            "anonymous_ip is_hosting_provider".into()
+        });
+    }
+    if f.lists & m.hosting != 0 {
+        r.add(Signal::Hosting);
+        for (_, name) in lists_of(i, m.hosting) {
+            why.note(Signal::Hosting, || format!("list {name}"));
+        }
+    }
+    if f.hosting_asn {
+        r.add(Signal::Hosting);
+        why.note(Signal::Hosting, || {
+            format!("AS{} in hosting_asns", f.asn.unwrap_or(0))
+        });
+    }
+    if f.hosting_org {
+        r.add(Signal::Hosting);
+        why.note(Signal::Hosting, || {
+            "AS organization matches hosting_org_keywords".into()
+        });
+    }
+}

@@ -1,0 +1,110 @@
+//! The checks: each small module finds some signals in the [`Input`] and, when
+//! explain asks, says why ([`Why`]). The live path passes [`NoWhy`], which compiles
+//! to nothing, so a condition is written once for both.
+//!
+//! A new check is one module here, one line in [`run`], and its rows in the signal
+//! registry ([`crate::signals`]).
+
+mod anonymity;
+mod country;
+mod hosting;
+mod lists;
+mod lookup;
+
+use crate::config::{IntelConfig, Policy};
+use crate::intel::Facts;
+use crate::signals::{Reasons, Signal};
+
+/// What a check reads: the IP's facts, the policy and the intel settings. The
+/// request's own evidence (headers, fields, body) joins it here.
+pub struct Input<'a> {
+    pub facts: &'a Facts,
+    pub policy: &'a Policy,
+    pub intel: &'a IntelConfig,
+}
+
+/// Where a check says why a signal is present.
+pub trait Why {
+    fn note(&mut self, signal: Signal, because: impl FnOnce() -> String);
+    fn note_list(&mut self, index: usize, because: impl FnOnce() -> String);
+}
+
+/// The live path: nothing is written.
+pub struct NoWhy;
+
+impl Why for NoWhy {
+    #[inline(always)]
+    fn note(&mut self, _: Signal, _: impl FnOnce() -> String) {}
+    #[inline(always)]
+    fn note_list(&mut self, _: usize, _: impl FnOnce() -> String) {}
+}
+
+/// Explain's collector: every reason each signal is present.
+#[derive(Debug, Default)]
+pub struct Because {
+    pub fixed: Vec<(Signal, String)>,
+    pub lists: Vec<(usize, String)>,
+}
+
+impl Because {
+    /// Every reason noted for `signal`, joined.
+    pub fn of(&self, signal: Signal) -> String {
+        join(
+            self.fixed
+                .iter()
+                .filter(|(s, _)| *s == signal)
+                .map(|(_, w)| w),
+        )
+    }
+    pub fn of_list(&self, index: usize) -> String {
+        join(
+            self.lists
+                .iter()
+                .filter(|(i, _)| *i == index)
+                .map(|(_, w)| w),
+        )
+    }
+}
+
+fn join<'a>(parts: impl Iterator<Item = &'a String>) -> String {
+    parts.map(String::as_str).collect::<Vec<_>>().join("; ")
+}
+
+impl Why for Because {
+    fn note(&mut self, signal: Signal, because: impl FnOnce() -> String) {
+        self.fixed.push((signal, because()));
+    }
+    fn note_list(&mut self, index: usize, because: impl FnOnce() -> String) {
+        self.lists.push((index, because()));
+    }
+}
+
+/// Every check, in turn.
+#[inline]
+pub fn run(i: &Input, why: &mut impl Why) -> Reasons {
+    let mut r = Reasons::default();
+    anonymity::check(i, &mut r, why);
+    hosting::check(i, &mut r, why);
+    country::check(i, &mut r, why);
+    lists::check(i, &mut r, why);
+    lookup::check(i, &mut r, why);
+    r
+}
+
+/// The signals present, with the reasons (for explain).
+pub fn explain(i: &Input) -> (Reasons, Because) {
+    let mut b = Because::default();
+    let r = run(i, &mut b);
+    (r, b)
+}
+
+/// The names of the lists of one kind that hold the address.
+fn lists_of<'a>(i: &Input<'a>, mask: u64) -> impl Iterator<Item = (usize, &'a str)> {
+    let hits = i.facts.lists & mask;
+    i.intel
+        .lists
+        .iter()
+        .enumerate()
+        .filter(move |(n, _)| hits & (1 << n) != 0)
+        .map(|(n, l)| (n, l.name.as_str()))
+}

@@ -1,0 +1,178 @@
+//! The signal registry: every signal riskgate reports, in one table — its name (in
+//! `weights`, `X-Risk-Reasons`, logs and metric labels), its place in the contract
+//! order, its default weight, and what explain says it means. Config, decide,
+//! headers, explain, metrics and the reference docs all read this table.
+//!
+//! Families of signals named at config time sit at a fixed place in the order:
+//! `list:NAME` (one per configured list) just before [`LISTS_BEFORE`]. A new signal is
+//! one row here and one small check in `decide::checks`.
+//!
+//! This module depends on nothing else in the crate.
+
+/// One row of the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Def {
+    pub signal: Signal,
+    pub name: &'static str,
+    /// the weight a policy gives it when it lists no `weights`
+    pub default_weight: u32,
+    /// when it is present, in words (explain and the reference docs)
+    pub meaning: &'static str,
+}
+
+macro_rules! registry {
+    ($($variant:ident = $name:literal, $weight:literal, $meaning:literal;)*) => {
+        /// The fixed signals, in contract order: the discriminant is the order and
+        /// the bit in [`Reasons`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Signal { $($variant),* }
+
+        /// The registry, in contract order.
+        pub const DEFS: &[Def] = &[$(Def {
+            signal: Signal::$variant,
+            name: $name,
+            default_weight: $weight,
+            meaning: $meaning,
+        }),*];
+    };
+}
+
+registry! {
+    Tor = "tor", 100, "the address is in the Tor exit set, or the anonymous-IP database says is_tor_exit_node";
+    Vpn = "vpn", 30, "the anonymous-IP database says is_anonymous_vpn, or the address is in list `vpn`";
+    Proxy = "proxy", 50, "the anonymous-IP database says is_public_proxy, or the address is in list `proxy`";
+    ResidentialProxy = "residential_proxy", 40, "the anonymous-IP database says is_residential_proxy";
+    Hosting = "hosting", 60, "the anonymous-IP database says is_hosting_provider, or the address is in list `hosting`, or its ASN is in `hosting_asns`, or its AS organisation contains a `hosting_org_keywords` word";
+    CountryDenied = "country_denied", 100, "the address's country is denied by the policy's `countries`";
+    RateIp = "rate_ip", 0, "the policy's per-IP limit is exhausted";
+    RateSubnet = "rate_subnet", 0, "the policy's per-subnet limit (/24, /48) is exhausted";
+    RateAsn = "rate_asn", 0, "the policy's per-ASN limit is exhausted";
+    LookupError = "lookup_error", 0, "a data source failed for this request";
+}
+
+/// The number of fixed signals.
+pub const SIGNAL_COUNT: usize = DEFS.len();
+
+/// `list:NAME` signals are written just before this one.
+pub const LISTS_BEFORE: Signal = Signal::RateIp;
+
+/// What `list:NAME` means, for every configured list outside the meaningful names.
+pub const LIST_MEANING: &str = "the address is in the named list";
+
+/// The default weight of `list:deny`; other named lists default to 0.
+pub const DENY_LIST_WEIGHT: u32 = 100;
+
+impl Signal {
+    pub const ALL: [Signal; SIGNAL_COUNT] = {
+        let mut all = [Signal::Tor; SIGNAL_COUNT];
+        let mut i = 0;
+        while i < SIGNAL_COUNT {
+            all[i] = DEFS[i].signal;
+            i += 1;
+        }
+        all
+    };
+
+    pub fn def(self) -> &'static Def {
+        &DEFS[self as usize]
+    }
+
+    pub fn name(self) -> &'static str {
+        self.def().name
+    }
+
+    pub fn from_name(s: &str) -> Option<Signal> {
+        DEFS.iter().find(|d| d.name == s).map(|d| d.signal)
+    }
+
+    const fn bit(self) -> u16 {
+        1 << self as u16
+    }
+}
+
+/// A set of signals: fixed ones as bits by [`Signal`], lists as bits by list index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reasons {
+    pub fixed: u16,
+    pub lists: u64,
+}
+
+impl Reasons {
+    pub fn has(&self, s: Signal) -> bool {
+        self.fixed & s.bit() != 0
+    }
+    pub fn add(&mut self, s: Signal) {
+        self.fixed |= s.bit();
+    }
+    pub fn is_empty(&self) -> bool {
+        self.fixed == 0 && self.lists == 0
+    }
+
+    /// Every signal name in contract order; `list_names[i]` is list i's signal name.
+    pub fn iter<'a, S: AsRef<str>>(
+        &self,
+        list_names: &'a [S],
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        let (fixed, lists) = (self.fixed, self.lists);
+        DEFS.iter().flat_map(move |d| {
+            let listed = (d.signal == LISTS_BEFORE)
+                .then(|| {
+                    list_names
+                        .iter()
+                        .enumerate()
+                        .filter(move |(i, _)| lists & (1 << i) != 0)
+                        .map(|(_, n)| n.as_ref())
+                })
+                .into_iter()
+                .flatten();
+            let own = (fixed & d.signal.bit() != 0).then_some(d.name);
+            listed.chain(own)
+        })
+    }
+
+    /// The `X-Risk-Reasons` value.
+    pub fn render<S: AsRef<str>>(&self, list_names: &[S]) -> String {
+        let mut out = String::new();
+        for name in self.iter(list_names) {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(name);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_the_enum_in_order() {
+        for (i, d) in DEFS.iter().enumerate() {
+            assert_eq!(d.signal as usize, i);
+            assert_eq!(Signal::from_name(d.name), Some(d.signal));
+        }
+        let names: Vec<_> = DEFS.iter().map(|d| d.name).collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+    }
+
+    #[test]
+    fn lists_sit_between_the_ip_signals_and_the_rate_signals() {
+        let mut r = Reasons::default();
+        r.add(Signal::LookupError);
+        r.add(Signal::RateIp);
+        r.add(Signal::Tor);
+        r.add(Signal::CountryDenied);
+        r.lists = 0b101;
+        let names = ["list:a", "list:b", "list:c"];
+        assert_eq!(
+            r.render(&names),
+            "tor,country_denied,list:a,list:c,rate_ip,lookup_error"
+        );
+    }
+}
