@@ -1,0 +1,98 @@
+//! The project's own reference (`docs/reference.md`) names everything the code knows:
+//! every config key, signal (with its default weight), header and metric. And nothing
+//! user-facing links outside the repository.
+
+use riskgate::config::raw::*;
+
+fn reference() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reference.md")).unwrap()
+}
+
+#[test]
+fn every_config_key_is_in_the_reference() {
+    let doc = reference();
+    let sections: [&[&str]; 14] = [
+        RawConfig::KEYS,
+        RawLog::KEYS,
+        RawClientIp::KEYS,
+        RawIntel::KEYS,
+        RawMmdb::KEYS,
+        RawTor::KEYS,
+        RawListSource::KEYS,
+        RawRoute::KEYS,
+        RawPolicy::KEYS,
+        RawThresholds::KEYS,
+        RawCountries::KEYS,
+        RawSubnetPrefix::KEYS,
+        RawLimit::KEYS,
+        RawResponse::KEYS,
+    ];
+    for keys in sections {
+        for k in keys {
+            // `key` in a table, `intel.key.sub` in a path, or `{ key, ... }`
+            let named = [
+                format!("`{k}`"),
+                format!(".{k}."),
+                format!(".{k}`"),
+                format!("`{k} "),
+                format!("{{ {k},"),
+                format!(", {k},"),
+                format!(", {k} }}"),
+                format!("{k}: "),
+            ];
+            assert!(
+                named.iter().any(|n| doc.contains(n.as_str())),
+                "docs/reference.md does not mention the key `{k}`"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_signal_is_in_the_reference_with_its_default_weight() {
+    let doc = reference();
+    for d in riskgate::signals::DEFS {
+        let row = format!("| `{}` | {} |", d.name, d.default_weight);
+        assert!(doc.contains(&row), "docs/reference.md lacks the row {row}");
+    }
+}
+
+#[test]
+fn every_header_and_metric_is_in_the_reference() {
+    let doc = reference().to_ascii_lowercase();
+    for h in riskgate::headers::NAMES {
+        assert!(doc.contains(&format!("`{h}`")), "header {h}");
+    }
+    riskgate::metrics::register_sources(&["tor"]);
+    for family in riskgate::metrics::METRICS.registry.gather() {
+        assert!(
+            doc.contains(&format!("`{}`", family.name())),
+            "metric {}",
+            family.name()
+        );
+    }
+}
+
+#[test]
+fn nothing_user_facing_links_outside_the_repository() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        files.push(e.unwrap().path());
+    }
+    for f in files {
+        if f.extension().is_some_and(|x| x == "md") {
+            let text = std::fs::read_to_string(&f).unwrap();
+            assert!(
+                !text.contains("../shared"),
+                "{} links ../shared",
+                f.display()
+            );
+            assert!(
+                !text.contains("DESIGN.md"),
+                "{} names DESIGN.md",
+                f.display()
+            );
+        }
+    }
+}
