@@ -289,6 +289,16 @@ mod tests {
             .unwrap();
     }
 
+    fn hosting_state(r: &Reloader) -> SourceState {
+        r.sources
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|s| s.id == SourceId::List("hosting".into()))
+            .cloned()
+            .unwrap()
+    }
+
     fn hosting_has(r: &Reloader, ip: &str) -> bool {
         let snap = r.state.load();
         let i = snap.config.intel.list_index("hosting").unwrap();
@@ -326,14 +336,7 @@ mod tests {
 
         // A changes on disk and is loaded (off the lock) ...
         write_old(&a, "192.0.2.0/24\n198.51.100.0/24\n");
-        let mut st = r
-            .sources
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|s| s.id == SourceId::List("hosting".into()))
-            .cloned()
-            .unwrap();
+        let mut st = hosting_state(&r);
         let loaded = rt.block_on(r.load(&mut st)).expect("A's new data");
         // ... meanwhile a config reload moves `hosting` to B ...
         std::fs::write(&cfg, yaml(&b)).unwrap();
@@ -350,14 +353,7 @@ mod tests {
 
         // the same load with the config unchanged is installed
         write_old(&b, "203.0.113.0/24\n198.18.0.0/15\n");
-        let mut st = r
-            .sources
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|s| s.id == SourceId::List("hosting".into()))
-            .cloned()
-            .unwrap();
+        let mut st = hosting_state(&r);
         let loaded = rt.block_on(r.load(&mut st)).expect("B's new data");
         rt.block_on(r.install(&mut st, loaded));
         assert!(hosting_has(&r, "198.18.0.1"));
