@@ -26,6 +26,23 @@ fn decision_lines(gw: &Gateway) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Send a matched request with `X-Request-Id: marker` from `client` and wait for its
+/// decision line: the requests sent before it have had their turn to log.
+fn mark_the_end(gw: &Gateway, client: &str) {
+    request(
+        gw.addr,
+        "POST",
+        "/api/apply-coupon",
+        &[("X-Forwarded-For", client), ("X-Request-Id", "marker")],
+        "x",
+    );
+    wait_until(5, "the marker line", || {
+        decision_lines(gw)
+            .iter()
+            .any(|l| l["request_id"] == "marker")
+    });
+}
+
 #[test]
 fn one_json_decision_line_per_matched_request() {
     let gw = logged("{ level: info, format: json }");
@@ -49,21 +66,7 @@ fn one_json_decision_line_per_matched_request() {
     );
     // a last matched request marks the end: once its line is there, the unmatched
     // request before it would have been logged too
-    request(
-        gw.addr,
-        "POST",
-        "/api/apply-coupon",
-        &[
-            ("X-Forwarded-For", "89.160.20.112"),
-            ("X-Request-Id", "marker"),
-        ],
-        "x",
-    );
-    wait_until(5, "the marker line", || {
-        decision_lines(&gw)
-            .iter()
-            .any(|l| l["request_id"] == "marker")
-    });
+    mark_the_end(&gw, "89.160.20.112");
     let lines: Vec<_> = decision_lines(&gw)
         .into_iter()
         .filter(|l| l["request_id"] != "marker")
@@ -110,21 +113,7 @@ fn allow_decisions_can_be_sampled_but_blocks_never_are() {
     }
     post_as(&gw, "/api/apply-coupon", "185.241.208.232");
     // a second block marks the end: the allows before it had their chance to log
-    request(
-        gw.addr,
-        "POST",
-        "/api/apply-coupon",
-        &[
-            ("X-Forwarded-For", "185.241.208.232"),
-            ("X-Request-Id", "marker"),
-        ],
-        "x",
-    );
-    wait_until(5, "the marker line", || {
-        decision_lines(&gw)
-            .iter()
-            .any(|l| l["request_id"] == "marker")
-    });
+    mark_the_end(&gw, "185.241.208.232");
     let lines = decision_lines(&gw);
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines.iter().all(|l| l["action"] == "block"), "{lines:?}");

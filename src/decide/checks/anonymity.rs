@@ -14,30 +14,50 @@ pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
         r.add(Signal::Tor);
         why.note(Signal::Tor, || "anonymous_ip is_tor_exit_node".into());
     }
-    if f.anon.vpn {
-        r.add(Signal::Vpn);
-        why.note(Signal::Vpn, || "anonymous_ip is_anonymous_vpn".into());
-    }
-    if f.lists & m.vpn != 0 {
-        r.add(Signal::Vpn);
-        for (_, name) in lists_of(i, m.vpn) {
-            why.note(Signal::Vpn, || format!("list {name}"));
-        }
-    }
-    if f.anon.public_proxy {
-        r.add(Signal::Proxy);
-        why.note(Signal::Proxy, || "anonymous_ip is_public_proxy".into());
-    }
-    if f.lists & m.proxy != 0 {
-        r.add(Signal::Proxy);
-        for (_, name) in lists_of(i, m.proxy) {
-            why.note(Signal::Proxy, || format!("list {name}"));
-        }
-    }
+    flag_or_list(
+        i,
+        r,
+        why,
+        Signal::Vpn,
+        f.anon.vpn,
+        "is_anonymous_vpn",
+        m.vpn,
+    );
+    flag_or_list(
+        i,
+        r,
+        why,
+        Signal::Proxy,
+        f.anon.public_proxy,
+        "is_public_proxy",
+        m.proxy,
+    );
     if f.anon.residential_proxy {
         r.add(Signal::ResidentialProxy);
         why.note(Signal::ResidentialProxy, || {
             "anonymous_ip is_residential_proxy".into()
         });
+    }
+}
+
+/// A signal that the anonymous-IP database's `flag` gives, or any list of its kind.
+fn flag_or_list(
+    i: &Input,
+    r: &mut Reasons,
+    why: &mut impl Why,
+    signal: Signal,
+    flag: bool,
+    flag_name: &str,
+    mask: u64,
+) {
+    if flag {
+        r.add(signal);
+        why.note(signal, || format!("anonymous_ip {flag_name}"));
+    }
+    if i.facts.lists & mask != 0 {
+        r.add(signal);
+        for (_, name) in lists_of(i, mask) {
+            why.note(signal, || format!("list {name}"));
+        }
     }
 }
