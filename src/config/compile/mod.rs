@@ -1,0 +1,245 @@
+//! Validation and compilation of the raw structs, collecting every problem. One
+//! module a section of the file: the server keys, `intel`, `routes`, `policies`.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ipnet::IpNet;
+use serde_yaml::{Mapping, Value};
+
+use super::position::PosIndex;
+use super::raw::*;
+use super::units::{parse_duration, parse_rate};
+use super::*;
+use crate::signals::{Signal, DEFS, DENY_LIST_WEIGHT};
+
+mod ctx;
+mod intel;
+mod policy;
+mod routes;
+mod server;
+
+use ctx::{clean_serde_message, join, key_str, Ctx};
+use intel::compile_intel;
+use policy::compile_policy;
+use routes::compile_route;
+use server::{compile_client_ip, compile_log, compile_upstream};
+
+pub const DEFAULT_BLOCK_BODY: &str = r#"{"error":"Coupon cannot be redeemed from this network connection.","code":"RISK_IP_DETECTED"}"#;
+pub const DEFAULT_LIMIT_BODY: &str = r#"{"error":"Too many requests from this network. Try again later.","code":"RISK_RATE_LIMITED"}"#;
+
+const TOP_KEYS: &[&str] = RawConfig::KEYS;
+
+pub fn compile(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let index = PosIndex::build(text);
+    let raw: RawConfig = match serde_yaml::from_str::<Value>(text) {
+        Err(e) => {
+            let loc = e.location();
+            return Err(ConfigError {
+                problems: vec![Problem {
+                    file,
+                    line: loc.as_ref().map(|l| l.line()),
+                    col: loc.as_ref().map(|l| l.column()),
+                    key: String::new(),
+                    message: clean_serde_message(&e.to_string()),
+                }],
+            });
+        }
+        Ok(Value::Null) => {
+            return Err(ConfigError {
+                problems: vec![Problem {
+                    file,
+                    line: None,
+                    col: None,
+                    key: String::new(),
+                    message: "the file is empty; at least `upstream` is required".into(),
+                }],
+            })
+        }
+        Ok(v) => match serde_yaml::from_value(v) {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(ConfigError {
+                    problems: vec![Problem {
+                        file,
+                        line: Some(1),
+                        col: Some(1),
+                        key: String::new(),
+                        message: format!(
+                            "the top level must be a mapping of keys ({}): {}",
+                            TOP_KEYS.join(", "),
+                            clean_serde_message(&e.to_string())
+                        ),
+                    }],
+                })
+            }
+        },
+    };
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut cx = Ctx {
+        file,
+        dir,
+        index: &index,
+        problems: Vec::new(),
+    };
+    let cfg = compile_raw(&mut cx, raw, path);
+    if cx.problems.is_empty() {
+        Ok(cfg)
+    } else {
+        cx.problems
+            .sort_by_key(|p| (p.line.unwrap_or(usize::MAX), p.col.unwrap_or(0)));
+        Err(ConfigError {
+            problems: cx.problems,
+        })
+    }
+}
+
+fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
+    cx.unknown("", &raw.unknown, TOP_KEYS);
+
+    let listen_raw = cx
+        .get("listen", raw.listen)
+        .map(OneOrMany::into_vec)
+        .unwrap_or_else(|| vec!["0.0.0.0:8080".into()]);
+    let mut listen = Vec::new();
+    if listen_raw.is_empty() {
+        cx.err("listen", "needs at least one host:port");
+    }
+    for (i, l) in listen_raw.iter().enumerate() {
+        match l.parse::<SocketAddr>() {
+            Ok(a) => listen.push(a),
+            Err(_) => cx.err(
+                &format!("listen[{i}]"),
+                format!("`{l}` is not an IP:port address (e.g. 0.0.0.0:8080 or [::]:8080)"),
+            ),
+        }
+    }
+    if listen_raw.len() == 1 && listen.len() == 1 {
+        // a single string has no [0] in the index; nothing more to do
+    }
+
+    let upstream_tls = cx.get("upstream_tls", raw.upstream_tls).unwrap_or(false);
+    let upstream = match cx.get("upstream", raw.upstream) {
+        None => {
+            cx.err("upstream", "is required: the origin app as host:port");
+            None
+        }
+        Some(u) => compile_upstream(cx, &u, upstream_tls),
+    };
+
+    let admin = match cx.get("admin", raw.admin) {
+        None => SocketAddr::from(([127, 0, 0, 1], 9901)),
+        Some(a) => a.parse().unwrap_or_else(|_| {
+            cx.err("admin", format!("`{a}` is not an IP:port address"));
+            SocketAddr::from(([127, 0, 0, 1], 9901))
+        }),
+    };
+
+    let threads = match cx.get("threads", raw.threads) {
+        Some(0) => {
+            cx.err("threads", "must be at least 1");
+            1
+        }
+        Some(n) => n,
+        None => 1,
+    };
+
+    let limiter_max_keys = match cx.get("limiter_max_keys", raw.limiter_max_keys) {
+        Some(n) if n < 1000 => {
+            cx.err("limiter_max_keys", "must be at least 1000");
+            1_000_000
+        }
+        Some(n) => n,
+        None => 1_000_000,
+    };
+    let grace_period = cx.duration("grace_period", raw.grace_period, Duration::from_secs(5));
+    let upgrade_sock = match cx.get("upgrade_sock", raw.upgrade_sock) {
+        Some(p) if !p.trim().is_empty() => cx.path(p.trim()),
+        Some(_) => {
+            cx.err("upgrade_sock", "must not be empty");
+            PathBuf::from("/tmp/riskgate-upgrade.sock")
+        }
+        None => PathBuf::from("/tmp/riskgate-upgrade.sock"),
+    };
+    let log = compile_log(cx, raw.log);
+    let client_ip = compile_client_ip(cx, raw.client_ip);
+    let intel = compile_intel(cx, raw.intel);
+
+    // Policies before routes, so routes can name them.
+    let mut policies = Vec::new();
+    if let Some(map) = cx.get("policies", raw.policies) {
+        for (k, v) in map {
+            let name = key_str(&k);
+            let key = join("policies", &name);
+            if !valid_name(&name) {
+                cx.err(
+                    &key,
+                    format!("policy name `{name}` may use only a-z, 0-9, _ and -"),
+                );
+            }
+            // `name:` with nothing under it is a policy of all defaults
+            let v = if v.is_null() {
+                Value::Mapping(Mapping::new())
+            } else {
+                v
+            };
+            match serde_yaml::from_value::<Field<RawPolicy>>(v) {
+                Ok(Field::Ok(p)) => policies.push(compile_policy(cx, &key, name, p, &intel)),
+                Ok(Field::Err(e)) => cx.err(&key, clean_serde_message(&e)),
+                Err(e) => cx.err(&key, clean_serde_message(&e.to_string())),
+            }
+        }
+    }
+
+    let mut routes = Vec::new();
+    let mut route_table = crate::routes::Table::default();
+    if let Some(list) = cx.get("routes", raw.routes) {
+        for (i, r) in list.into_iter().enumerate() {
+            let key = format!("routes[{i}]");
+            match r {
+                Field::Ok(r) => {
+                    if let Some((route, m)) = compile_route(cx, &key, r, &policies, &routes) {
+                        routes.push(route);
+                        route_table.routes.push(m);
+                    }
+                }
+                Field::Err(e) => cx.err(&key, clean_serde_message(&e)),
+            }
+        }
+    }
+
+    Config {
+        file: path.to_path_buf(),
+        listen,
+        upstream: upstream.unwrap_or_else(|| Upstream {
+            address: String::new(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: false,
+            sni: String::new(),
+        }),
+        admin,
+        threads,
+        limiter_max_keys,
+        grace_period,
+        upgrade_sock,
+        log,
+        client_ip,
+        intel,
+        routes,
+        route_table,
+        policies,
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}

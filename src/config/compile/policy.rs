@@ -1,0 +1,350 @@
+//! The `policies` section: weights, thresholds, countries, limits and responses.
+
+use super::*;
+
+pub fn default_weights(intel: &IntelConfig) -> Weights {
+    let mut w = Weights {
+        fixed: [0; SIGNAL_COUNT],
+        lists: vec![0; intel.lists.len()],
+    };
+    for d in DEFS {
+        w.fixed[d.signal as usize] = d.default_weight;
+    }
+    if let Some(i) = intel.list_index("deny") {
+        w.lists[i] = DENY_LIST_WEIGHT;
+    }
+    w
+}
+
+pub(super) fn compile_policy(
+    cx: &mut Ctx,
+    key: &str,
+    name: String,
+    p: RawPolicy,
+    intel: &IntelConfig,
+) -> Policy {
+    cx.unknown(key, &p.unknown, RawPolicy::KEYS);
+    let k = |s: &str| join(key, s);
+    let mode = match cx.get(&k("mode"), p.mode).as_deref() {
+        None | Some("enforce") => Mode::Enforce,
+        Some("shadow") => Mode::Shadow,
+        Some(o) => {
+            cx.err(
+                &k("mode"),
+                format!("`{o}` is not a mode; use enforce or shadow"),
+            );
+            Mode::Enforce
+        }
+    };
+    let on_lookup_error = match cx.get(&k("on_lookup_error"), p.on_lookup_error).as_deref() {
+        None | Some("allow") => OnLookupError::Allow,
+        Some("block") => OnLookupError::Block,
+        Some(o) => {
+            cx.err(
+                &k("on_lookup_error"),
+                format!("`{o}` is not allowed; use allow or block"),
+            );
+            OnLookupError::Allow
+        }
+    };
+    let weights = match cx.get(&k("weights"), p.weights) {
+        None => default_weights(intel),
+        Some(map) => {
+            let mut w = Weights {
+                fixed: [0; SIGNAL_COUNT],
+                lists: vec![0; intel.lists.len()],
+            };
+            for (sk, sv) in map {
+                let sname = key_str(&sk);
+                let wkey = join(&k("weights"), &sname);
+                let val = match serde_yaml::from_value::<u32>(sv) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        cx.err(&wkey, "must be a whole number ≥ 0");
+                        continue;
+                    }
+                };
+                if let Some(sig) = Signal::from_name(&sname) {
+                    w.fixed[sig as usize] = val;
+                } else if let Some(list) = sname.strip_prefix("list:") {
+                    match intel.lists.iter().position(|l| l.name == list) {
+                        Some(i) if intel.lists[i].kind == ListKind::Named => w.lists[i] = val,
+                        Some(i) if intel.lists[i].kind == ListKind::Allow => {
+                            cx.err(&wkey, "list `allow` skips scoring; it takes no weight")
+                        }
+                        Some(_) => cx.err(
+                            &wkey,
+                            format!("list `{list}` feeds the signal `{list}`; set the weight of `{list}`"),
+                        ),
+                        None => cx.err(&wkey, format!("no list named `{list}` under intel.lists")),
+                    }
+                } else {
+                    cx.err(
+                        &wkey,
+                        format!(
+                            "unknown signal `{sname}`; expected one of: {}, list:NAME",
+                            Signal::ALL
+                                .iter()
+                                .map(|s| s.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                }
+            }
+            w
+        }
+    };
+    let mut thresholds = Thresholds {
+        verify: 30,
+        block: 70,
+    };
+    if let Some(t) = cx.get(&k("thresholds"), p.thresholds) {
+        cx.unknown(&k("thresholds"), &t.unknown, RawThresholds::KEYS);
+        if let Some(v) = cx.get(&k("thresholds.verify"), t.verify) {
+            thresholds.verify = v;
+        }
+        if let Some(b) = cx.get(&k("thresholds.block"), t.block) {
+            thresholds.block = b;
+        }
+        for (n, v) in [("verify", thresholds.verify), ("block", thresholds.block)] {
+            if !(1..=100).contains(&v) {
+                cx.err(
+                    &k(&format!("thresholds.{n}")),
+                    "must be between 1 and 100 (scores are capped at 100)",
+                );
+            }
+        }
+        if thresholds.verify > thresholds.block {
+            cx.err(&k("thresholds"), "verify must not be above block");
+        }
+    }
+    let mut countries = Countries::default();
+    if let Some(c) = cx.get(&k("countries"), p.countries) {
+        cx.unknown(&k("countries"), &c.unknown, RawCountries::KEYS);
+        for (which, list) in [("deny", c.deny), ("allow", c.allow)] {
+            let ckey = k(&format!("countries.{which}"));
+            let mut out = Vec::new();
+            for (i, code) in cx.get(&ckey, list).unwrap_or_default().iter().enumerate() {
+                let up = code.trim().to_ascii_uppercase();
+                let b = up.as_bytes();
+                if b.len() == 2 && b.iter().all(u8::is_ascii_uppercase) {
+                    out.push([b[0], b[1]]);
+                } else {
+                    cx.err(
+                        &format!("{ckey}[{i}]"),
+                        format!("`{code}` is not an ISO 3166 alpha-2 code"),
+                    );
+                }
+            }
+            if which == "deny" {
+                countries.deny = out;
+            } else {
+                countries.allow = out;
+            }
+        }
+    }
+    let (mut subnet_v4, mut subnet_v6) = (24u8, 48u8);
+    if let Some(s) = cx.get(&k("subnet_prefix"), p.subnet_prefix) {
+        cx.unknown(&k("subnet_prefix"), &s.unknown, RawSubnetPrefix::KEYS);
+        if let Some(v) = cx.get(&k("subnet_prefix.v4"), s.v4) {
+            if (8..=32).contains(&v) {
+                subnet_v4 = v;
+            } else {
+                cx.err(&k("subnet_prefix.v4"), "must be between 8 and 32");
+            }
+        }
+        if let Some(v) = cx.get(&k("subnet_prefix.v6"), s.v6) {
+            if (16..=128).contains(&v) {
+                subnet_v6 = v;
+            } else {
+                cx.err(&k("subnet_prefix.v6"), "must be between 16 and 128");
+            }
+        }
+    }
+    let mut limits = Vec::new();
+    for (i, l) in cx
+        .get(&k("limits"), p.limits)
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let lkey = k(&format!("limits[{i}]"));
+        let l = match l {
+            Field::Ok(l) => l,
+            Field::Err(e) => {
+                cx.err(&lkey, clean_serde_message(&e));
+                continue;
+            }
+        };
+        cx.unknown(&lkey, &l.unknown, RawLimit::KEYS);
+        let lk = match cx.get(&join(&lkey, "key"), l.key).as_deref() {
+            Some("ip") => Some(LimitKey::Ip),
+            Some("subnet") => Some(LimitKey::Subnet),
+            Some("asn") => Some(LimitKey::Asn),
+            Some(o) => {
+                cx.err(
+                    &join(&lkey, "key"),
+                    format!("`{o}` is not a limit key; use ip, subnet or asn"),
+                );
+                None
+            }
+            None => {
+                cx.err(&lkey, "needs a `key` (ip, subnet or asn)");
+                None
+            }
+        };
+        let rate = match cx.get(&join(&lkey, "rate"), l.rate) {
+            Some(r) => match parse_rate(&r) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    cx.err(&join(&lkey, "rate"), e);
+                    None
+                }
+            },
+            None => {
+                cx.err(&lkey, "needs a `rate` such as 5/min");
+                None
+            }
+        };
+        let burst = cx.get(&join(&lkey, "burst"), l.burst);
+        let unknown_asn = match cx
+            .get(&join(&lkey, "unknown_asn"), l.unknown_asn)
+            .as_deref()
+        {
+            None | Some("skip") => UnknownAsn::Skip,
+            Some("shared") => UnknownAsn::Shared,
+            Some(o) => {
+                cx.err(
+                    &join(&lkey, "unknown_asn"),
+                    format!("`{o}` is not allowed; use skip or shared"),
+                );
+                UnknownAsn::Skip
+            }
+        };
+        if l_has_unknown_asn_for_non_asn(&lk, unknown_asn) {
+            cx.err(&join(&lkey, "unknown_asn"), "only applies to key: asn");
+        }
+        if burst == Some(0) {
+            cx.err(&join(&lkey, "burst"), "must be at least 1");
+        }
+        if let (Some(key), Some((count, per))) = (lk, rate) {
+            limits.push(LimitSpec {
+                key,
+                unknown_asn,
+                count,
+                per,
+                burst: burst.filter(|b| *b > 0).unwrap_or(count),
+            });
+        }
+    }
+    let mobile_multiplier = match cx.get(&k("mobile_multiplier"), p.mobile_multiplier) {
+        Some(0) => {
+            cx.err(&k("mobile_multiplier"), "must be at least 1");
+            1
+        }
+        Some(m) => m,
+        None => 1,
+    };
+    let default_block = Response {
+        status: 403,
+        body: Bytes::from_static(DEFAULT_BLOCK_BODY.as_bytes()),
+        content_type: "application/json".into(),
+    };
+    let on_block = match cx.get(&k("on_block"), p.on_block) {
+        None => OnBlock::Respond(default_block),
+        Some(r) => {
+            let rkey = k("on_block");
+            cx.unknown(&rkey, &r.unknown, RawResponse::KEYS);
+            let shadow = cx.get(&join(&rkey, "shadow"), r.shadow).unwrap_or(false);
+            if shadow {
+                if r.status.is_some() || r.body.is_some() || r.content_type.is_some() {
+                    cx.err(&rkey, "shadow: true forwards the request; status, body and content_type would be ignored");
+                }
+                OnBlock::Shadow
+            } else {
+                OnBlock::Respond(compile_response(
+                    cx,
+                    &rkey,
+                    r.status,
+                    r.body,
+                    r.content_type,
+                    default_block,
+                ))
+            }
+        }
+    };
+    let default_limit = Response {
+        status: 429,
+        body: Bytes::from_static(DEFAULT_LIMIT_BODY.as_bytes()),
+        content_type: "application/json".into(),
+    };
+    let on_limit = match cx.get(&k("on_limit"), p.on_limit) {
+        None => default_limit,
+        Some(r) => {
+            let rkey = k("on_limit");
+            // `shadow` is a key of on_block only: named below, not as unknown
+            cx.unknown(&rkey, &r.unknown, RawResponse::KEYS);
+            if r.shadow.is_some() {
+                cx.err(
+                    &join(&rkey, "shadow"),
+                    "on_limit cannot be a shadow-ban; use mode: shadow on the policy",
+                );
+            }
+            compile_response(cx, &rkey, r.status, r.body, r.content_type, default_limit)
+        }
+    };
+    Policy {
+        name,
+        mode,
+        on_lookup_error,
+        weights,
+        thresholds,
+        countries,
+        subnet_v4,
+        subnet_v6,
+        limits,
+        mobile_multiplier,
+        on_block,
+        on_limit,
+    }
+}
+
+pub(super) fn l_has_unknown_asn_for_non_asn(key: &Option<LimitKey>, u: UnknownAsn) -> bool {
+    u == UnknownAsn::Shared && matches!(key, Some(LimitKey::Ip | LimitKey::Subnet))
+}
+
+pub(super) fn compile_response(
+    cx: &mut Ctx,
+    key: &str,
+    status: Opt<u16>,
+    body: Opt<String>,
+    content_type: Opt<String>,
+    default: Response,
+) -> Response {
+    let mut out = default;
+    if let Some(s) = cx.get(&join(key, "status"), status) {
+        if (200..=599).contains(&s) {
+            out.status = s;
+        } else {
+            cx.err(
+                &join(key, "status"),
+                format!("{s} is not a status riskgate can answer with (200-599)"),
+            );
+        }
+    }
+    if let Some(b) = cx.get(&join(key, "body"), body) {
+        out.body = Bytes::from(b);
+    }
+    if let Some(ct) = cx.get(&join(key, "content_type"), content_type) {
+        if http::HeaderValue::from_str(&ct).is_ok() && !ct.trim().is_empty() {
+            out.content_type = ct;
+        } else {
+            cx.err(
+                &join(key, "content_type"),
+                format!("`{ct}` is not a valid header value"),
+            );
+        }
+    }
+    out
+}
