@@ -86,7 +86,7 @@ fn benches(c: &mut Criterion) {
     );
     let peer: IpAddr = "127.0.0.1".parse().unwrap();
     c.bench_function("client_ip/xff", |b| {
-        b.iter(|| riskgate::client_ip::resolve(black_box(peer), &hdrs, &cfg.client_ip))
+        b.iter(|| riskgate::http::client_ip::resolve(black_box(peer), &hdrs, &cfg.client_ip))
     });
     let post = http::Method::POST;
     c.bench_function("routes/match", |b| {
@@ -144,14 +144,15 @@ fn benches(c: &mut Criterion) {
         downstream.append_header(k, v).unwrap();
     }
     c.bench_function("headers/values", |b| {
-        b.iter(|| riskgate::headers::values(black_box(&d), &f, &route, &cfg.intel))
+        b.iter(|| riskgate::http::headers::values(black_box(&d), &f, &route, &cfg.intel))
     });
     c.bench_function("headers/write", |b| {
         b.iter_batched(
             || downstream.clone(),
             |mut up| {
-                riskgate::headers::strip_client_risk_headers(&mut up);
-                riskgate::headers::write(&mut up, black_box(&d), &f, &route, &cfg.intel).unwrap();
+                riskgate::http::headers::strip_client_risk_headers(&mut up);
+                riskgate::http::headers::write(&mut up, black_box(&d), &f, &route, &cfg.intel)
+                    .unwrap();
                 up
             },
             criterion::BatchSize::SmallInput,
@@ -160,7 +161,7 @@ fn benches(c: &mut Criterion) {
     // the floor under Pingora's API: the same nine entries put straight into a clone
     // of the request's http::HeaderMap with names parsed once (no case map, no per-insert
     // name parsing or allocation). Pingora's RequestHeader offers no way to do this.
-    let names: Vec<http::HeaderName> = riskgate::headers::NAMES
+    let names: Vec<http::HeaderName> = riskgate::http::headers::NAMES
         .iter()
         .map(|n| http::HeaderName::from_static(n))
         .collect();
@@ -168,7 +169,7 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || downstream.headers.clone(),
             |mut up| {
-                let v = riskgate::headers::values(black_box(&d), &f, &route, &cfg.intel);
+                let v = riskgate::http::headers::values(black_box(&d), &f, &route, &cfg.intel);
                 for (k, v) in names.iter().zip(v) {
                     up.insert(k.clone(), v);
                 }
@@ -181,7 +182,7 @@ fn benches(c: &mut Criterion) {
     // the whole matched-route path, minus the socket: client IP → route → enrich → decide → reasons
     c.bench_function("request/matched", |b| {
         b.iter(|| {
-            let ip = riskgate::client_ip::resolve(peer, &hdrs, &cfg.client_ip);
+            let ip = riskgate::http::client_ip::resolve(peer, &hdrs, &cfg.client_ip);
             let r = cfg
                 .route_table
                 .find(&post, "/api/apply-coupon", &hdrs)

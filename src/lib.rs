@@ -1,22 +1,17 @@
 //! riskgate: a reverse-proxy sidecar on Pingora that scores and limits abuse of
 //! coupon, signup and referral endpoints by IP intelligence.
 //!
-//! The request path (DESIGN.md): [`client_ip`] → strip ([`headers`]) → [`routes`] →
-//! enrich ([`intel`]) → score ([`decide`]) → act ([`proxy`]) → record ([`log`]).
+//! The request path (DESIGN.md): [`http::client_ip`] → strip ([`http::headers`]) → [`routes`] →
+//! enrich ([`intel`]) → score ([`decide`]) → act ([`http::proxy`]) → record ([`record::log`]).
 
 pub mod admin;
-pub mod client_ip;
 pub mod config;
 pub mod decide;
 pub mod demo;
-pub mod echo;
-pub mod explain;
-pub mod headers;
+pub mod http;
 pub mod intel;
 pub mod limits;
-pub mod log;
-pub mod metrics;
-pub mod proxy;
+pub mod record;
 pub mod routes;
 pub mod server;
 pub mod signals;

@@ -115,10 +115,10 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(s) => s,
                 Err(e) => return Ok(config_exit(&e)),
             };
-            let hdrs = riskgate::explain::header_map(&headers)?;
-            let v = riskgate::explain::explain(&snap, ip, &path, &method, &hdrs)?;
+            let hdrs = riskgate::admin::explain::header_map(&headers)?;
+            let v = riskgate::admin::explain::explain(&snap, ip, &path, &method, &hdrs)?;
             if table {
-                print!("{}", riskgate::explain::table(&v));
+                print!("{}", riskgate::admin::explain::table(&v));
             } else {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             }
@@ -129,7 +129,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(c) => c,
                 Err(e) => return Ok(config_exit(&StartError::Config(e))),
             };
-            riskgate::log::init(&cfg.log);
+            riskgate::record::log::init(&cfg.log);
             let snap = match riskgate::state::Snapshot::load(cfg) {
                 Ok(s) => s,
                 Err(errs) => return Ok(config_exit(&StartError::Intel(errs))),
@@ -142,7 +142,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(c) => c,
                 Err(e) => return Ok(config_exit(&StartError::Config(e))),
             };
-            riskgate::log::init(&cfg.log);
+            riskgate::record::log::init(&cfg.log);
             let origin =
                 riskgate::demo::start_origin(&mut cfg).context("starting the echo origin")?;
             let text = riskgate::demo::instructions(&cfg, origin);

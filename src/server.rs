@@ -13,8 +13,8 @@ use pingora::server::Server;
 
 use crate::admin::AdminApp;
 use crate::config::{Config, ConfigError};
+use crate::http::proxy::Gateway;
 use crate::intel::IntelError;
-use crate::proxy::Gateway;
 use crate::state::reload::{ReloadService, Reloader};
 use crate::state::SharedSnapshot;
 use crate::state::Snapshot;

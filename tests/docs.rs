@@ -60,11 +60,11 @@ fn every_signal_is_in_the_reference_with_its_default_weight() {
 #[test]
 fn every_header_and_metric_is_in_the_reference() {
     let doc = reference().to_ascii_lowercase();
-    for h in riskgate::headers::NAMES {
+    for h in riskgate::http::headers::NAMES {
         assert!(doc.contains(&format!("`{h}`")), "header {h}");
     }
-    riskgate::metrics::register_sources(&["tor"]);
-    for family in riskgate::metrics::METRICS.registry.gather() {
+    riskgate::record::metrics::register_sources(&["tor"]);
+    for family in riskgate::record::metrics::METRICS.registry.gather() {
         assert!(
             doc.contains(&format!("`{}`", family.name())),
             "metric {}",

@@ -349,7 +349,7 @@ fn ipv6_peer_on_an_ipv6_listener() {
         );
         return;
     }
-    let (origin, seen) = riskgate::echo::spawn("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (origin, seen) = riskgate::demo::echo::spawn("127.0.0.1:0".parse().unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(
         dir.path(),

@@ -143,8 +143,24 @@ fn the_leaf_parts_import_nothing_of_the_crate() {
         assert!(g[leaf].is_empty(), "{leaf} imports {:?}", g[leaf]);
     }
     // the config is the outside world's: it must not depend on the runtime parts
-    for runtime in ["decide", "intel", "limits", "metrics", "state", "proxy"] {
+    for runtime in [
+        "decide", "intel", "limits", "record", "state", "http", "admin",
+    ] {
         assert!(!g["config"].contains(runtime), "config imports {runtime}");
+    }
+}
+
+#[test]
+fn the_decision_is_pure_and_the_glue_is_on_the_outside() {
+    let g = graph();
+    // decide does no I/O: it knows no socket, no snapshot, no log
+    for outer in ["http", "admin", "server", "record", "state", "demo"] {
+        assert!(!g["decide"].contains(outer), "decide imports {outer}");
+    }
+    // nothing below the HTTP glue reaches up into it
+    for inner in ["config", "decide", "intel", "limits", "record", "state"] {
+        assert!(!g[inner].contains("http"), "{inner} imports http");
+        assert!(!g[inner].contains("server"), "{inner} imports server");
     }
 }
 

@@ -151,12 +151,12 @@ proptest! {
         if let Ok(v) = HeaderValue::from_str(&xff) {
             h.insert("x-forwarded-for", v);
         }
-        let ip = riskgate::client_ip::resolve(peer, &h, &cfg);
+        let ip = riskgate::http::client_ip::resolve(peer, &h, &cfg);
         // the peer, or an address written in the header
-        prop_assert!(ip == peer || xff.split(',').any(|e| riskgate::client_ip::parse_entry(e) == Some(ip)), "{:?} → {}", xff, ip);
+        prop_assert!(ip == peer || xff.split(',').any(|e| riskgate::http::client_ip::parse_entry(e) == Some(ip)), "{:?} → {}", xff, ip);
         // an untrusted peer is always the client
         let stranger: IpAddr = "203.0.113.9".parse().unwrap();
-        prop_assert_eq!(riskgate::client_ip::resolve(stranger, &h, &cfg), stranger);
+        prop_assert_eq!(riskgate::http::client_ip::resolve(stranger, &h, &cfg), stranger);
     }
 
     #[test]

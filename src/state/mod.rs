@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use crate::config::Config;
 use crate::intel::{Intel, IntelError, Loaded};
 use crate::limits::Limiters;
-use crate::metrics::RouteMetrics;
+use crate::record::metrics::RouteMetrics;
 
 /// Shared, swappable state: the snapshot requests are decided with.
 pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use riskgate::echo::{Recorder, Seen};
+pub use riskgate::demo::echo::{Recorder, Seen};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -111,7 +111,7 @@ impl Drop for Gateway {
 /// Write `yaml` (with `{listen}` and `{upstream}` filled in) and start the gateway
 /// in front of a fresh echo origin.
 pub fn start(yaml_body: &str) -> Gateway {
-    let (origin, seen) = riskgate::echo::spawn("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (origin, seen) = riskgate::demo::echo::spawn("127.0.0.1:0".parse().unwrap()).unwrap();
     start_with_origin(yaml_body, origin, seen)
 }
 
@@ -121,7 +121,7 @@ pub fn start_with_origin(yaml_body: &str, origin: SocketAddr, seen: Recorder) ->
 
 /// Start with the gateway's stderr (its logs) captured in `<dir>/stderr.log`.
 pub fn start_logged(yaml_body: &str) -> Gateway {
-    let (origin, seen) = riskgate::echo::spawn("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (origin, seen) = riskgate::demo::echo::spawn("127.0.0.1:0".parse().unwrap()).unwrap();
     start_full(yaml_body, origin, seen, true)
 }
 

@@ -11,7 +11,7 @@ use crate::config::{self, Source};
 use crate::intel::fetch::Fetcher;
 use crate::intel::store::{load_file, sources};
 use crate::intel::{Intel, SourceId};
-use crate::metrics::METRICS;
+use crate::record::metrics::METRICS;
 use crate::state::Snapshot;
 
 impl Reloader {
@@ -121,7 +121,9 @@ impl Reloader {
                 }
             }
         }
-        crate::metrics::register_sources(&states.iter().map(|s| s.id.name()).collect::<Vec<_>>());
+        crate::record::metrics::register_sources(
+            &states.iter().map(|s| s.id.name()).collect::<Vec<_>>(),
+        );
         self.state.store(Arc::new(snap));
         *self.sources.lock().unwrap() = states;
         METRICS.reloads.with_label_values(&["config", "ok"]).inc();

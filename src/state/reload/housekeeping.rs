@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::Reloader;
-use crate::metrics::METRICS;
+use crate::record::metrics::METRICS;
 
 impl Reloader {
     pub fn update_gauges(&self) {

@@ -74,7 +74,9 @@ impl Reloader {
         let snap = state.load_full();
         let fetcher = Fetcher::new(snap.config.intel.fetch_timeout);
         let sources = sources::states_for(&snap, Instant::now());
-        crate::metrics::register_sources(&sources.iter().map(|s| s.id.name()).collect::<Vec<_>>());
+        crate::record::metrics::register_sources(
+            &sources.iter().map(|s| s.id.name()).collect::<Vec<_>>(),
+        );
         Arc::new(Reloader {
             state,
             config_path,

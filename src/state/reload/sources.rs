@@ -10,7 +10,7 @@ use crate::config::Source;
 use crate::intel::fetch::{Fetched, Fetcher, Validators};
 use crate::intel::store::{load_file, parse_text, sources};
 use crate::intel::{IntelError, Loaded, Piece, SourceId};
-use crate::metrics::METRICS;
+use crate::record::metrics::METRICS;
 use crate::state::Snapshot;
 
 /// A file changed less than this long ago may still be being written: look again.

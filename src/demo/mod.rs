@@ -1,6 +1,8 @@
 //! `riskgate demo`: the shipped config and bundled data in front of the built-in
 //! echo origin, with curl commands that show each outcome.
 
+pub mod echo;
+
 use std::net::SocketAddr;
 
 use crate::config::Config;
@@ -42,9 +44,9 @@ pub const EXAMPLES: [(&str, &str, &str, &str); 5] = [
 /// Point the config at the echo origin, started on the configured upstream address
 /// if it is free, else on a free loopback port.
 pub fn start_origin(cfg: &mut Config) -> std::io::Result<SocketAddr> {
-    let (addr, _rec) = match crate::echo::spawn(cfg.upstream.addr) {
+    let (addr, _rec) = match echo::spawn(cfg.upstream.addr) {
         Ok(x) => x,
-        Err(_) => crate::echo::spawn(SocketAddr::from(([127, 0, 0, 1], 0)))?,
+        Err(_) => echo::spawn(SocketAddr::from(([127, 0, 0, 1], 0)))?,
     };
     cfg.upstream.addr = addr;
     cfg.upstream.address = addr.to_string();

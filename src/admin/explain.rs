@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::decide::{self, LimitOutcome};
+use crate::http::{client_ip, headers};
 use crate::signals::{self, Signal};
 use crate::state::Snapshot;
-use crate::{client_ip, headers};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {

@@ -12,9 +12,9 @@ use pingora::upstreams::peer::HttpPeer;
 
 use crate::config::{OnBlock, Response};
 use crate::decide::{self, Decision, Verdict};
+use crate::http::{client_ip, headers};
 use crate::intel::Facts;
 use crate::state::{SharedSnapshot, Snapshot};
-use crate::{client_ip, headers};
 
 pub struct Gateway {
     pub state: SharedSnapshot,
@@ -133,7 +133,7 @@ impl ProxyHttp for Gateway {
         let verdict = decision.verdict;
         let retry = decision.retry_after;
         let took = started.elapsed();
-        crate::metrics::METRICS
+        crate::record::metrics::METRICS
             .decision_seconds
             .observe(took.as_secs_f64());
         if let Some(m) = snap.metrics.get(route) {
@@ -189,7 +189,7 @@ impl ProxyHttp for Gateway {
         };
         let cfg = &snap.config;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        crate::log::decision(
+        crate::record::log::decision(
             cfg,
             &cfg.routes[m.route].name,
             &m.facts,

@@ -1,6 +1,8 @@
 //! The admin endpoint: `GET /metrics`, `/healthz`, `/readyz`, `/explain`, and
 //! `POST /reload`. Loopback by default.
 
+pub mod explain;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -79,7 +81,7 @@ impl ServeHttp for AdminApp {
                 reply(
                     StatusCode::OK,
                     "text/plain; version=0.0.4",
-                    crate::metrics::render(),
+                    crate::record::metrics::render(),
                 )
             }
             ("GET", "/healthz") => reply(StatusCode::OK, "text/plain", "ok\n"),
@@ -120,7 +122,7 @@ impl ServeHttp for AdminApp {
                 let p = query_param(&query, "path").unwrap_or_else(|| "/".into());
                 let m = query_param(&query, "method").unwrap_or_else(|| "GET".into());
                 let snap = self.state.load_full();
-                match crate::explain::explain(&snap, ip, &p, &m, &http::HeaderMap::new()) {
+                match explain::explain(&snap, ip, &p, &m, &http::HeaderMap::new()) {
                     Ok(v) => json(StatusCode::OK, &v),
                     Err(e) => json(
                         StatusCode::BAD_REQUEST,
