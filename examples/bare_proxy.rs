@@ -21,7 +21,9 @@ impl ProxyHttp for Bare {
     fn new_ctx(&self) {}
 
     async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<Box<HttpPeer>> {
-        Ok(Box::new(riskgate::http::proxy::upstream_peer(&self.upstream)))
+        Ok(Box::new(riskgate::http::proxy::upstream_peer(
+            &self.upstream,
+        )))
     }
 }
 

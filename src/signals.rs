@@ -43,7 +43,8 @@ registry! {
     Vpn = "vpn", 30, "the anonymous-IP database says is_anonymous_vpn, or the address is in list `vpn`";
     Proxy = "proxy", 50, "the anonymous-IP database says is_public_proxy, or the address is in list `proxy`";
     ResidentialProxy = "residential_proxy", 40, "the anonymous-IP database says is_residential_proxy";
-    Hosting = "hosting", 60, "the anonymous-IP database says is_hosting_provider, or the address is in list `hosting`, or its ASN is in `hosting_asns`, or its AS organisation contains a `hosting_org_keywords` word";
+    Hosting = "hosting", 70, "the anonymous-IP database says is_hosting_provider, or the address is in list `hosting`, or its ASN is in `hosting_asns`, or its AS organisation has a `hosting_org_keywords` word (whole words; `hosting_org_exclude` aside); never for a `relay` address";
+    Relay = "relay", 0, "the address is a consumer privacy relay's egress (list `relay`, e.g. iCloud Private Relay): a fact, weighted as the operator decides";
     CountryDenied = "country_denied", 100, "the address's country is denied by the policy's `countries`";
     RateIp = "rate_ip", 0, "the policy's per-IP limit is exhausted";
     RateSubnet = "rate_subnet", 0, "the policy's per-subnet limit (/24, /48) is exhausted";

@@ -65,7 +65,8 @@ fn a_short_config_gets_the_documented_defaults() {
     use riskgate::decide::Signal;
     for (s, w) in [
         (Signal::Tor, 100),
-        (Signal::Hosting, 60),
+        (Signal::Hosting, 70),
+        (Signal::Relay, 0),
         (Signal::Proxy, 50),
         (Signal::ResidentialProxy, 40),
         (Signal::Vpn, 30),
@@ -99,7 +100,7 @@ fn relative_data_paths_are_relative_to_the_config_file() {
         Some(Path::new("/etc/riskgate/data/geo.mmdb"))
     );
     assert_eq!(
-        cfg.intel.lists[0].source,
+        cfg.intel.lists[0].sources[0].source,
         riskgate::config::Source::File("/abs/deny.txt".into())
     );
 }

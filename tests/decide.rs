@@ -11,7 +11,7 @@ use riskgate::intel::{AnonFlags, ConnectionType, Facts};
 
 fn cfg(policy_yaml: &str) -> Config {
     let text = format!(
-        "upstream: 127.0.0.1:3000\nintel:\n  lists:\n    hosting: a.txt\n    vpn: b.txt\n    proxy: c.txt\n    deny: d.txt\n    allow: e.txt\n    partners: f.txt\nroutes:\n  - {{ name: r, path: /r, policy: p }}\npolicies:\n  p:\n{}",
+        "upstream: 127.0.0.1:3000\nintel:\n  lists:\n    hosting: a.txt\n    vpn: b.txt\n    proxy: c.txt\n    deny: d.txt\n    allow: e.txt\n    partners: f.txt\n    relay: g.txt\n    mobile: h.txt\nroutes:\n  - {{ name: r, path: /r, policy: p }}\npolicies:\n  p:\n{}",
         policy_yaml
             .lines()
             .map(|l| format!("    {l}\n"))
@@ -27,6 +27,8 @@ const PROXY: u64 = 4;
 const DENY: u64 = 8;
 const ALLOW: u64 = 16;
 const PARTNERS: u64 = 32;
+const RELAY: u64 = 64;
+const MOBILE: u64 = 128;
 
 fn facts() -> Facts {
     Facts::new("192.0.2.1".parse::<IpAddr>().unwrap())
@@ -118,30 +120,60 @@ fn each_signal_alone_with_default_weights() {
         (
             anon(|a| a.hosting = true),
             "hosting",
-            60,
-            Action::Verify,
+            70,
+            Action::Block,
             Network::Hosting,
         ),
         (
             with(|f| f.lists = HOSTING),
             "hosting",
-            60,
-            Action::Verify,
+            70,
+            Action::Block,
             Network::Hosting,
         ),
         (
             with(|f| f.hosting_asn = true),
             "hosting",
-            60,
-            Action::Verify,
+            70,
+            Action::Block,
             Network::Hosting,
         ),
         (
             with(|f| f.hosting_org = true),
             "hosting",
-            60,
-            Action::Verify,
+            70,
+            Action::Block,
             Network::Hosting,
+        ),
+        (
+            with(|f| f.lists = RELAY),
+            "relay",
+            0,
+            Action::Allow,
+            Network::Relay,
+        ),
+        (
+            // a relay's egress runs in data centres, but its users are people
+            with(|f| {
+                f.lists = RELAY | HOSTING;
+                f.anon.hosting = true;
+                f.hosting_asn = true;
+                f.hosting_org = true;
+            }),
+            "relay",
+            0,
+            Action::Allow,
+            Network::Relay,
+        ),
+        (
+            with(|f| {
+                f.lists = MOBILE;
+                f.mobile_list = true;
+            }),
+            "",
+            0,
+            Action::Allow,
+            Network::Mobile,
         ),
         (
             with(|f| f.lists = DENY),

@@ -76,18 +76,24 @@ pub fn explain(
         .lists
         .iter()
         .enumerate()
-        .map(|(i, l)| json!({"name": l.name, "source": l.source.to_string(), "matched": facts.lists & (1 << i) != 0}))
+        .map(|(i, l)| {
+            let sources: Vec<String> = l.sources.iter().map(|s| s.source.to_string()).collect();
+            let matched = facts.lists & (1 << i) != 0;
+            json!({"name": l.name, "sources": sources, "matched": matched,
+                   "entry": if matched { intel.list_note(&cfg.intel, i, facts.ip) } else { None }})
+        })
         .collect();
     let facts_json = json!({
         "client_ip": facts.ip.to_string(),
         "peer": peer.to_string(),
         "client_ip_from": if ip == crate::intel::canonical(peer) { "peer".to_string() } else { cfg.client_ip.header.name().to_string() },
-        "country": {"value": facts.country_str(), "source": source_of(snap, "geo"),
+        "country": {"value": facts.country_str(),
+                    "source": if facts.country_from_relay { json!("the relay list's geofeed") } else { source_of(snap, "geo") },
                     "network": intel.geo.as_ref().and_then(|d| d.network(facts.ip))},
         "asn": {"value": facts.asn, "organization": org, "source": source_of(snap, "asn"),
                 "network": intel.asn.as_ref().and_then(|d| d.network(facts.ip)),
                 "in_hosting_asns": facts.hosting_asn, "org_matches_hosting_keyword": facts.hosting_org,
-                "in_mobile_asns": facts.mobile_asn},
+                "in_mobile_asns": facts.mobile_asn, "in_mobile_list": facts.mobile_list},
         "anonymous_ip": {"value": {
             "is_anonymous": facts.anon.anonymous, "is_anonymous_vpn": facts.anon.vpn,
             "is_hosting_provider": facts.anon.hosting, "is_public_proxy": facts.anon.public_proxy,
@@ -117,6 +123,7 @@ pub fn explain(
         facts: &facts,
         policy,
         intel: &cfg.intel,
+        data: Some(&snap.intel),
     });
     let mut signals = Vec::new();
     if d.allow_listed {

@@ -182,8 +182,67 @@ pub enum ListKind {
     Proxy,
     /// skips scoring and limits
     Allow,
+    /// feeds the `relay` signal (a consumer privacy relay's egress, e.g. iCloud Private
+    /// Relay); never `hosting`; a geofeed's country is the user's region
+    Relay,
+    /// marks the address as mobile (relaxes limits); not a risk
+    Mobile,
     /// the signal `list:<name>` (this includes `deny`)
     Named,
+}
+
+/// The format of a list source: what providers really publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeedFormat {
+    /// one CIDR, IP or `start-end` range a line, `#` comments
+    Cidr,
+    /// AWS `ip-ranges.json`
+    Aws,
+    /// Google `cloud.json` / `goog.json`
+    Gcp,
+    /// Azure `ServiceTags_Public` JSON
+    Azure,
+    /// Oracle Cloud `public_ip_ranges.json`
+    Oracle,
+    /// RFC 8805 CSV: prefix,country,region,city,postal
+    Geofeed,
+}
+
+impl FeedFormat {
+    pub const ALL: [FeedFormat; 6] = [
+        FeedFormat::Cidr,
+        FeedFormat::Aws,
+        FeedFormat::Gcp,
+        FeedFormat::Azure,
+        FeedFormat::Oracle,
+        FeedFormat::Geofeed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FeedFormat::Cidr => "cidr",
+            FeedFormat::Aws => "aws",
+            FeedFormat::Gcp => "gcp",
+            FeedFormat::Azure => "azure",
+            FeedFormat::Oracle => "oracle",
+            FeedFormat::Geofeed => "geofeed",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<FeedFormat> {
+        FeedFormat::ALL.into_iter().find(|f| f.name() == s)
+    }
+}
+
+/// One source of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListSource {
+    pub source: Source,
+    pub refresh: Duration,
+    /// `None`: detected from the text, and a later text of another format is refused
+    pub format: Option<FeedFormat>,
+    /// a new text with fewer than `(1 - max_shrink)` × the entries in service is refused
+    pub max_shrink: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -192,9 +251,17 @@ pub struct ListConfig {
     /// `list:NAME`, the signal name, built once here
     pub signal: String,
     pub kind: ListKind,
-    pub source: Source,
-    pub refresh: Duration,
-    pub max_shrink: f64,
+    /// one or more; the list is their union
+    pub sources: Vec<ListSource>,
+}
+
+/// A set of AS numbers: written in the config, and/or read from a source of one AS
+/// number a line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AsnSet {
+    /// the numbers written in the config, sorted
+    pub inline: Vec<u32>,
+    pub source: Option<(Source, Duration)>,
 }
 
 impl AsRef<str> for ListConfig {
@@ -211,12 +278,12 @@ pub struct IntelConfig {
     /// In file order; a list's index here is its bit in [`crate::intel::Facts::lists`].
     pub lists: Vec<ListConfig>,
     pub lists_reload: Duration,
-    /// sorted
-    pub hosting_asns: Vec<u32>,
-    /// lower-case
+    pub hosting_asns: AsnSet,
+    /// lower-case words, each matched against whole words of the AS organisation
     pub hosting_org_keywords: Vec<String>,
-    /// sorted
-    pub mobile_asns: Vec<u32>,
+    /// lower-case word sequences that unflag an organisation a keyword matched
+    pub hosting_org_exclude: Vec<String>,
+    pub mobile_asns: AsnSet,
     /// list bits by meaning, derived from `lists`
     pub masks: ListMasks,
     /// for URL sources
@@ -230,6 +297,8 @@ pub struct ListMasks {
     pub vpn: u64,
     pub proxy: u64,
     pub allow: u64,
+    pub relay: u64,
+    pub mobile: u64,
     pub named: u64,
 }
 
@@ -243,6 +312,8 @@ impl ListMasks {
                 ListKind::Vpn => m.vpn |= bit,
                 ListKind::Proxy => m.proxy |= bit,
                 ListKind::Allow => m.allow |= bit,
+                ListKind::Relay => m.relay |= bit,
+                ListKind::Mobile => m.mobile |= bit,
                 ListKind::Named => m.named |= bit,
             }
         }

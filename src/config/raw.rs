@@ -103,9 +103,11 @@ raw_struct! {
     pub tor: Opt<RawTor>,
     /// list name → path or `{source, refresh}`, plus the key `reload`
     pub lists: Opt<Mapping>,
-    pub hosting_asns: Opt<Vec<u32>>,
+    /// AS numbers, or a source of them (a path, a URL, or `{source, refresh}`)
+    pub hosting_asns: Opt<Value>,
     pub hosting_org_keywords: Opt<Vec<String>>,
-    pub mobile_asns: Opt<Vec<u32>>,
+    pub hosting_org_exclude: Opt<Vec<String>>,
+    pub mobile_asns: Opt<Value>,
     pub fetch_timeout: Opt<String>,
     }
 }
@@ -132,7 +134,15 @@ raw_struct! {
     pub struct RawListSource {
     pub source: Opt<String>,
     pub refresh: Opt<String>,
+    pub format: Opt<String>,
     pub max_shrink: Opt<f64>,
+    }
+}
+
+raw_struct! {
+    pub struct RawAsnSource {
+    pub source: Opt<String>,
+    pub refresh: Opt<String>,
     }
 }
 

@@ -40,6 +40,7 @@ pub enum Network {
     Vpn,
     Proxy,
     ResidentialProxy,
+    Relay,
     Mobile,
     Residential,
     Unknown,
@@ -53,6 +54,7 @@ impl Network {
             Network::Vpn => "vpn",
             Network::Proxy => "proxy",
             Network::ResidentialProxy => "residential_proxy",
+            Network::Relay => "relay",
             Network::Mobile => "mobile",
             Network::Residential => "residential",
             Network::Unknown => "unknown",
@@ -101,6 +103,7 @@ pub fn signals(facts: &Facts, policy: &Policy, intel: &IntelConfig) -> Reasons {
             facts,
             policy,
             intel,
+            data: None,
         },
         &mut checks::NoWhy,
     )
@@ -117,6 +120,8 @@ fn network(facts: &Facts, r: &Reasons) -> Network {
         Network::Proxy
     } else if r.has(Signal::ResidentialProxy) {
         Network::ResidentialProxy
+    } else if r.has(Signal::Relay) {
+        Network::Relay
     } else if facts.is_mobile() {
         Network::Mobile
     } else if facts.is_residential() {

@@ -191,6 +191,7 @@ impl ProxyHttp for Gateway {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         crate::record::log::decision(
             cfg,
+            &snap.intel,
             &cfg.routes[m.route].name,
             &m.facts,
             &m.decision,

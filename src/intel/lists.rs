@@ -1,36 +1,68 @@
-//! Named CIDR lists: one CIDR, IP or `start-end` range a line, `#` comments.
+//! Named CIDR lists, whatever format their source was in (see [`super::feeds`]).
 //!
-//! Stored as sorted, merged, non-overlapping ranges (IPv4 as `u32`, IPv6 as `u128`),
-//! so a lookup is one binary search whatever the list's size.
+//! Stored as sorted, non-overlapping ranges (IPv4 as `u32`, IPv6 as `u128`), so a
+//! lookup is one binary search whatever the list's size. Overlapping entries are
+//! merged into the outer one, but neighbours are not joined: every range is an entry
+//! its source named (a prefix or a `start-end` line), so the range an address falls
+//! in says which entry of which feed flagged it. A geofeed's country rides along
+//! with each range.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use super::IntelError;
+use crate::config::{CountryCode, FeedFormat};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// No country for this range.
+const NO_CC: CountryCode = [0, 0];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CidrSet {
     v4: Vec<(u32, u32)>,
+    /// empty, or the country of each `v4` range (`[0, 0]` for none)
+    v4_cc: Vec<CountryCode>,
     /// for big lists: `v4_index[p]` is the first range starting at or after `p << 16`,
     /// so a lookup searches only the ranges of its /16 (one or two cache lines)
     v4_index: Vec<u32>,
     v6: Vec<(u128, u128)>,
-    /// lines that held an entry
+    v6_cc: Vec<CountryCode>,
+    /// entries read (a prefix a feed repeats counts each time)
     pub entries: usize,
-    /// lines that were neither an entry nor a comment
+    /// lines or entries that were neither an entry nor a comment
     pub skipped: usize,
-    /// the first skipped line, `line number: text`, for the log
+    /// the first skipped line, `line N: text` (or `entry N`), for the log
     pub first_skipped: Option<String>,
+    /// the format the text was read as
+    pub format: FeedFormat,
 }
 
-fn merge<T: Ord + Copy + num_like::Succ>(mut v: Vec<(T, T)>) -> Vec<(T, T)> {
-    v.sort_unstable();
+impl Default for CidrSet {
+    fn default() -> CidrSet {
+        CidrSet {
+            v4: Vec::new(),
+            v4_cc: Vec::new(),
+            v4_index: Vec::new(),
+            v6: Vec::new(),
+            v6_cc: Vec::new(),
+            entries: 0,
+            skipped: 0,
+            first_skipped: None,
+            format: FeedFormat::Cidr,
+        }
+    }
+}
+
+/// Sort, then fold every range that overlaps the one before it into that one (the
+/// outer entry and its country win). Neighbours stay apart.
+fn merge<T: Ord + Copy>(mut v: Vec<(T, T, CountryCode)>) -> (Vec<(T, T)>, Vec<CountryCode>) {
+    // outer first when two start together
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let mut out: Vec<(T, T)> = Vec::with_capacity(v.len());
-    for (s, e) in v {
+    let mut cc: Vec<CountryCode> = Vec::with_capacity(v.len());
+    for (s, e, c) in v {
         if let Some(last) = out.last_mut() {
-            // adjacent or overlapping
-            if s <= last.1 || last.1.succ() == Some(s) {
+            if s <= last.1 {
                 if e > last.1 {
                     last.1 = e;
                 }
@@ -38,34 +70,51 @@ fn merge<T: Ord + Copy + num_like::Succ>(mut v: Vec<(T, T)>) -> Vec<(T, T)> {
             }
         }
         out.push((s, e));
+        cc.push(c);
     }
     out.shrink_to_fit();
-    out
+    if cc.iter().all(|c| *c == NO_CC) {
+        cc = Vec::new();
+    }
+    cc.shrink_to_fit();
+    (out, cc)
 }
 
-mod num_like {
-    pub trait Succ: Sized {
-        fn succ(self) -> Option<Self>;
-    }
-    impl Succ for u32 {
-        fn succ(self) -> Option<u32> {
-            self.checked_add(1)
-        }
-    }
-    impl Succ for u128 {
-        fn succ(self) -> Option<u128> {
-            self.checked_add(1)
-        }
-    }
-}
-
-fn find<T: Ord + Copy>(v: &[(T, T)], x: T) -> bool {
+/// The index of the range holding `x`.
+#[inline]
+fn find<T: Ord + Copy>(v: &[(T, T)], x: T) -> Option<usize> {
     let i = v.partition_point(|(s, _)| *s <= x);
-    i > 0 && v[i - 1].1 >= x
+    (i > 0 && v[i - 1].1 >= x).then(|| i - 1)
 }
 
 fn parse_ip(s: &str) -> Option<IpAddr> {
     s.trim().parse().ok()
+}
+
+/// The prefix length of `[start, start + span]` when it is a prefix of a `width`-bit space.
+fn prefix_len(start: u128, span: u128, width: u32) -> Option<u32> {
+    // a prefix: the span is all ones (2^k - 1) and the start has none of those bits
+    let host = 128 - span.leading_zeros();
+    (span.count_ones() == host && start & span == 0).then(|| width - host)
+}
+
+/// A range as its source would have written it: a prefix when it is one.
+fn range_text(start: IpAddr, end: IpAddr) -> String {
+    let len = match (start, end) {
+        (IpAddr::V4(a), IpAddr::V4(z)) => {
+            let (a, z) = (u32::from(a), u32::from(z));
+            prefix_len(a.into(), (z - a).into(), 32)
+        }
+        (IpAddr::V6(a), IpAddr::V6(z)) => {
+            let (a, z) = (u128::from(a), u128::from(z));
+            prefix_len(a, z - a, 128)
+        }
+        _ => None,
+    };
+    match len {
+        Some(l) => format!("{start}/{l}"),
+        None => format!("{start}-{end}"),
+    }
 }
 
 impl CidrSet {
@@ -73,18 +122,16 @@ impl CidrSet {
     pub fn from_nets<I: IntoIterator<Item = IpNet>>(nets: I) -> CidrSet {
         let mut b = Builder::default();
         for n in nets {
-            b.add_net(n);
-            b.entries += 1;
+            b.add_net(n, None);
         }
-        b.finish()
+        b.finish(FeedFormat::Cidr)
     }
 
-    /// Parse list text. Lines that are not an entry are skipped and counted; a text
-    /// where most lines are not entries (an HTML error page, the wrong file) is an error.
+    /// Parse list text of the plain format: one CIDR, IP or `start-end` range a line.
+    /// Lines that are not an entry are skipped and counted; a text where most lines
+    /// are not entries (an HTML error page, the wrong file) is an error.
     pub fn parse(text: &str) -> Result<CidrSet, IntelError> {
         let mut b = Builder::default();
-        let mut skipped = 0usize;
-        let mut first_skipped = None;
         for (n, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -95,20 +142,18 @@ impl CidrSet {
                 .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
                 .next()
                 .unwrap_or("");
-            let ok = if let Ok(net) = first.parse::<IpNet>() {
-                b.add_net(net.trunc());
-                true
-            } else if let Some(ip) = parse_ip(first) {
-                b.add_net(IpNet::from(ip));
+            let ok = if b.add_text(first, None) {
                 true
             } else if let Some((a, z)) = line.split_once('-') {
                 match (parse_ip(a), parse_ip(z)) {
                     (Some(IpAddr::V4(a)), Some(IpAddr::V4(z))) if a <= z => {
-                        b.v4.push((a.into(), z.into()));
+                        b.v4.push((a.into(), z.into(), NO_CC));
+                        b.entries += 1;
                         true
                     }
                     (Some(IpAddr::V6(a)), Some(IpAddr::V6(z))) if a <= z => {
-                        b.v6.push((a.into(), z.into()));
+                        b.v6.push((a.into(), z.into(), NO_CC));
+                        b.entries += 1;
                         true
                     }
                     _ => false,
@@ -116,46 +161,70 @@ impl CidrSet {
             } else {
                 false
             };
-            if ok {
-                b.entries += 1;
-            } else {
-                skipped += 1;
-                if first_skipped.is_none() {
-                    let t: String = raw.trim().chars().take(80).collect();
-                    first_skipped = Some(format!("line {}: {t}", n + 1));
-                }
+            if !ok {
+                b.skip(format!("line {}: {}", n + 1, raw.trim()));
             }
         }
-        if skipped > 0 && skipped >= b.entries {
-            return Err(IntelError::Format(format!(
-                "{skipped} of {} lines are not a CIDR, IP or range (first: {}); not a CIDR list",
-                skipped + b.entries,
-                first_skipped.unwrap_or_default()
-            )));
+        b.finish_checked(FeedFormat::Cidr, "a CIDR, IP or range")
+    }
+
+    /// The union of several sets (a list of several sources).
+    pub fn union<'a>(sets: impl IntoIterator<Item = &'a CidrSet>) -> CidrSet {
+        let mut b = Builder::default();
+        for s in sets {
+            let cc4 = |i: usize| s.v4_cc.get(i).copied().unwrap_or(NO_CC);
+            let cc6 = |i: usize| s.v6_cc.get(i).copied().unwrap_or(NO_CC);
+            b.v4.extend(s.v4.iter().enumerate().map(|(i, (a, z))| (*a, *z, cc4(i))));
+            b.v6.extend(s.v6.iter().enumerate().map(|(i, (a, z))| (*a, *z, cc6(i))));
+            b.entries += s.entries;
         }
-        let mut set = b.finish();
-        set.skipped = skipped;
-        set.first_skipped = first_skipped;
-        Ok(set)
+        b.finish(FeedFormat::Cidr)
+    }
+
+    #[inline]
+    fn find_v4(&self, x: u32) -> Option<usize> {
+        if self.v4_index.is_empty() {
+            return find(&self.v4, x);
+        }
+        let p = (x >> 16) as usize;
+        // the covering range starts in this /16, or is the last one before it
+        let lo = (self.v4_index[p] as usize).saturating_sub(1);
+        let hi = self.v4_index[p + 1] as usize;
+        find(&self.v4[lo..hi], x).map(|i| i + lo)
     }
 
     #[inline]
     pub fn contains(&self, ip: IpAddr) -> bool {
         match ip {
-            IpAddr::V4(a) if !self.v4_index.is_empty() => {
-                let x = u32::from(a);
-                let p = (x >> 16) as usize;
-                // the covering range starts in this /16, or is the last one before it
-                let lo = (self.v4_index[p] as usize).saturating_sub(1);
-                let hi = self.v4_index[p + 1] as usize;
-                find(&self.v4[lo..hi], x)
-            }
-            IpAddr::V4(a) => find(&self.v4, u32::from(a)),
-            IpAddr::V6(a) => find(&self.v6, u128::from(a)),
+            IpAddr::V4(a) => self.find_v4(u32::from(a)).is_some(),
+            IpAddr::V6(a) => find(&self.v6, u128::from(a)).is_some(),
         }
     }
 
-    /// Merged ranges held (a measure of size).
+    /// The entry that holds `ip`, as its source wrote it (`52.94.0.0/16`).
+    pub fn entry_of(&self, ip: IpAddr) -> Option<String> {
+        match ip {
+            IpAddr::V4(a) => self.find_v4(u32::from(a)).map(|i| {
+                let (s, e) = self.v4[i];
+                range_text(IpAddr::V4(s.into()), IpAddr::V4(e.into()))
+            }),
+            IpAddr::V6(a) => find(&self.v6, u128::from(a)).map(|i| {
+                let (s, e) = self.v6[i];
+                range_text(IpAddr::V6(s.into()), IpAddr::V6(e.into()))
+            }),
+        }
+    }
+
+    /// The country a geofeed gave the entry that holds `ip`.
+    pub fn country(&self, ip: IpAddr) -> Option<CountryCode> {
+        let cc = match ip {
+            IpAddr::V4(a) => self.find_v4(u32::from(a)).and_then(|i| self.v4_cc.get(i)),
+            IpAddr::V6(a) => find(&self.v6, u128::from(a)).and_then(|i| self.v6_cc.get(i)),
+        }?;
+        (*cc != NO_CC).then_some(*cc)
+    }
+
+    /// Ranges held (a measure of size).
     pub fn ranges(&self) -> usize {
         self.v4.len() + self.v6.len()
     }
@@ -168,19 +237,24 @@ impl CidrSet {
 /// Lists with more IPv4 ranges than this get the /16 index (256 KiB).
 const INDEX_FROM: usize = 4096;
 
+/// Collects the entries of a source; the feed parsers fill it.
 #[derive(Default)]
-struct Builder {
-    v4: Vec<(u32, u32)>,
-    v6: Vec<(u128, u128)>,
+pub struct Builder {
+    v4: Vec<(u32, u32, CountryCode)>,
+    v6: Vec<(u128, u128, CountryCode)>,
     entries: usize,
+    skipped: usize,
+    first_skipped: Option<String>,
 }
 
 impl Builder {
-    fn add_net(&mut self, n: IpNet) {
-        match n {
+    pub fn add_net(&mut self, n: IpNet, cc: Option<CountryCode>) {
+        let cc = cc.unwrap_or(NO_CC);
+        self.entries += 1;
+        match n.trunc() {
             IpNet::V4(n) => self
                 .v4
-                .push((u32::from(n.network()), u32::from(n.broadcast()))),
+                .push((u32::from(n.network()), u32::from(n.broadcast()), cc)),
             IpNet::V6(n) => {
                 // an IPv4-mapped network also covers the IPv4 addresses it maps
                 if let Some(v4) = n.network().to_ipv4_mapped() {
@@ -193,17 +267,57 @@ impl Builder {
                             } else {
                                 (1u32 << bits) - 1
                             };
-                        self.v4.push((start, end));
+                        self.v4.push((start, end, cc));
                     }
                 }
                 self.v6
-                    .push((u128::from(n.network()), u128::from(n.broadcast())))
+                    .push((u128::from(n.network()), u128::from(n.broadcast()), cc))
             }
         }
     }
 
-    fn finish(self) -> CidrSet {
-        let v4 = merge(self.v4);
+    /// Add a CIDR or a bare IP written as text; false when it is neither.
+    pub fn add_text(&mut self, t: &str, cc: Option<CountryCode>) -> bool {
+        let t = t.trim();
+        if let Ok(net) = t.parse::<IpNet>() {
+            self.add_net(net, cc);
+            true
+        } else if let Some(ip) = parse_ip(t) {
+            self.add_net(IpNet::from(ip), cc);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Count a line or entry that was not one, keeping the first for the log.
+    pub fn skip(&mut self, what: String) {
+        self.skipped += 1;
+        if self.first_skipped.is_none() {
+            self.first_skipped = Some(what.chars().take(100).collect());
+        }
+    }
+
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// Finish, refusing a text where most lines were not entries.
+    pub fn finish_checked(self, format: FeedFormat, what: &str) -> Result<CidrSet, IntelError> {
+        if self.skipped > 0 && self.skipped >= self.entries {
+            return Err(IntelError::Format(format!(
+                "{} of {} lines are not {what} (first: {}); not a {} list",
+                self.skipped,
+                self.skipped + self.entries,
+                self.first_skipped.as_deref().unwrap_or_default(),
+                format.name()
+            )));
+        }
+        Ok(self.finish(format))
+    }
+
+    pub fn finish(self, format: FeedFormat) -> CidrSet {
+        let (v4, v4_cc) = merge(self.v4);
         let v4_index = if v4.len() > INDEX_FROM {
             (0..=1u64 << 16)
                 .map(|p| v4.partition_point(|(s, _)| u64::from(*s) < p << 16) as u32)
@@ -211,13 +325,17 @@ impl Builder {
         } else {
             Vec::new()
         };
+        let (v6, v6_cc) = merge(self.v6);
         CidrSet {
             v4,
+            v4_cc,
             v4_index,
-            v6: merge(self.v6),
+            v6,
+            v6_cc,
             entries: self.entries,
-            skipped: 0,
-            first_skipped: None,
+            skipped: self.skipped,
+            first_skipped: self.first_skipped,
+            format,
         }
     }
 }
@@ -248,12 +366,52 @@ mod tests {
     }
 
     #[test]
-    fn merges_overlaps_and_neighbours() {
+    fn merges_overlaps_but_keeps_neighbours_apart() {
         let s = CidrSet::parse("10.0.0.0/24\n10.0.1.0/24\n10.0.0.128/25\n10.0.3.0/24\n").unwrap();
-        assert_eq!(s.ranges(), 2);
+        // the /25 folds into its /24; the two neighbouring /24s stay two entries
+        assert_eq!(s.ranges(), 3);
         assert!(s.contains(ip("10.0.1.255")));
         assert!(!s.contains(ip("10.0.2.0")));
         assert!(s.contains(ip("10.0.3.1")));
+        assert_eq!(s.entry_of(ip("10.0.0.200")).as_deref(), Some("10.0.0.0/24"));
+        assert_eq!(s.entry_of(ip("10.0.1.7")).as_deref(), Some("10.0.1.0/24"));
+        assert_eq!(s.entry_of(ip("10.0.2.7")), None);
+    }
+
+    #[test]
+    fn entries_are_named_as_written() {
+        // the outer entry covers the inner one
+        let s = CidrSet::parse("10.1.2.3\n10.0.0.0/8\n").unwrap();
+        assert_eq!(s.entry_of(ip("10.1.2.3")).as_deref(), Some("10.0.0.0/8"));
+        let s =
+            CidrSet::parse("192.0.2.7\n198.51.100.10-198.51.100.20\n2001:db8::/32\n2001:db9::1\n")
+                .unwrap();
+        assert_eq!(s.entry_of(ip("192.0.2.7")).as_deref(), Some("192.0.2.7/32"));
+        assert_eq!(
+            s.entry_of(ip("198.51.100.11")).as_deref(),
+            Some("198.51.100.10-198.51.100.20")
+        );
+        assert_eq!(
+            s.entry_of(ip("2001:db8::5")).as_deref(),
+            Some("2001:db8::/32")
+        );
+        assert_eq!(
+            s.entry_of(ip("2001:db9::1")).as_deref(),
+            Some("2001:db9::1/128")
+        );
+    }
+
+    #[test]
+    fn a_union_keeps_countries_and_every_entry() {
+        let mut a = Builder::default();
+        a.add_text("203.0.113.0/24", Some(*b"US"));
+        let a = a.finish(FeedFormat::Geofeed);
+        let b = CidrSet::parse("198.51.100.0/24\n").unwrap();
+        let u = CidrSet::union([&a, &b]);
+        assert_eq!(u.entries, 2);
+        assert_eq!(u.country(ip("203.0.113.9")), Some(*b"US"));
+        assert_eq!(u.country(ip("198.51.100.9")), None);
+        assert!(u.contains(ip("198.51.100.9")));
     }
 
     #[test]
@@ -280,7 +438,7 @@ mod tests {
     #[test]
     fn an_html_page_is_rejected() {
         let e = CidrSet::parse("<html>\n<body>502 Bad Gateway</body>\n</html>\n").unwrap_err();
-        assert!(e.to_string().contains("not a CIDR list"), "{e}");
+        assert!(e.to_string().contains("not a cidr list"), "{e}");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! IP intelligence: MMDB readers, the Tor exit set, named CIDR lists, what they
 //! say about one address ([`Facts`]), and the store of everything loaded ([`Intel`]).
 
+pub mod asns;
+pub mod feeds;
 pub mod fetch;
 pub mod lists;
 pub mod mmdb;
+pub mod orgs;
 pub mod store;
 pub mod tor;
 
@@ -11,7 +14,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub use mmdb::{AnonFlags, ConnectionType};
-pub use store::{Intel, Loaded, Piece, SourceId};
+pub use store::{AsnRole, Intel, Loaded, Piece, SourceId};
 
 use crate::config::CountryCode;
 
@@ -75,6 +78,10 @@ pub struct Facts {
     pub hosting_org: bool,
     /// the ASN is in `mobile_asns`
     pub mobile_asn: bool,
+    /// in a list `mobile` (a carrier's published mobile ranges)
+    pub mobile_list: bool,
+    /// `country` is the region a `relay` geofeed gave, not the geo database's
+    pub country_from_relay: bool,
     /// [`source_bit`]s of sources that failed for this address
     pub lookup_errors: u8,
 }
@@ -92,12 +99,14 @@ impl Facts {
             hosting_asn: false,
             hosting_org: false,
             mobile_asn: false,
+            mobile_list: false,
+            country_from_relay: false,
             lookup_errors: 0,
         }
     }
 
     pub fn is_mobile(&self) -> bool {
-        self.connection == Some(ConnectionType::Cellular) || self.mobile_asn
+        self.connection == Some(ConnectionType::Cellular) || self.mobile_asn || self.mobile_list
     }
 
     /// A fixed-line consumer connection, by the connection-type database.

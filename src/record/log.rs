@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogConfig, LogFormat};
 use crate::decide::{Action, Decision};
-use crate::intel::Facts;
+use crate::intel::{Facts, Intel};
 
 /// Install the global subscriber (also bridges Pingora's `log` records).
 /// `RUST_LOG` overrides the configured level.
@@ -73,10 +73,39 @@ fn request_id(req: &RequestHeader) -> String {
     )
 }
 
+/// Which feed and entry put the address in each list it is in, written only when
+/// the line is (`hosting: aws ip-ranges.json 52.94.0.0/16; deny: deny.txt 192.0.2.0/24`).
+struct ListNotes<'a> {
+    cfg: &'a Config,
+    intel: &'a Intel,
+    facts: &'a Facts,
+}
+
+impl std::fmt::Display for ListNotes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for (i, l) in self.cfg.intel.lists.iter().enumerate() {
+            if self.facts.lists & (1 << i) == 0 {
+                continue;
+            }
+            if !first {
+                f.write_str("; ")?;
+            }
+            first = false;
+            match self.intel.list_note(&self.cfg.intel, i, self.facts.ip) {
+                Some(note) => write!(f, "{}: {note}", l.name)?,
+                None => f.write_str(&l.name)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One structured line for a matched request.
 #[allow(clippy::too_many_arguments)]
 pub fn decision(
     cfg: &Config,
+    intel: &Intel,
     route: &str,
     facts: &Facts,
     d: &Decision,
@@ -98,6 +127,7 @@ pub fn decision(
         score = d.score,
         action = d.action.as_str(),
         reasons = %d.reasons.render(&cfg.intel.lists),
+        lists = %ListNotes { cfg, intel, facts },
         network = d.network.as_str(),
         mode = d.mode.as_str(),
         status,

@@ -14,9 +14,10 @@ pub(super) fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
         tor: None,
         lists: Vec::new(),
         lists_reload: Duration::from_secs(60),
-        hosting_asns: Vec::new(),
+        hosting_asns: AsnSet::default(),
         hosting_org_keywords: Vec::new(),
-        mobile_asns: Vec::new(),
+        hosting_org_exclude: Vec::new(),
+        mobile_asns: AsnSet::default(),
         masks: ListMasks::default(),
         fetch_timeout: Duration::from_secs(30),
     };
@@ -90,77 +91,163 @@ pub(super) fn compile_intel(cx: &mut Ctx, raw: Opt<RawIntel>) -> IntelConfig {
                 "vpn" => ListKind::Vpn,
                 "proxy" => ListKind::Proxy,
                 "allow" => ListKind::Allow,
+                "relay" => ListKind::Relay,
+                "mobile" => ListKind::Mobile,
                 _ => ListKind::Named,
             };
-            let (source, refresh, max_shrink) = match v {
-                Value::String(s) => (cx.source(&key, &s), out.lists_reload, 0.5),
-                other => match serde_yaml::from_value::<RawListSource>(other) {
-                    Ok(ls) => {
-                        cx.unknown(&key, &ls.unknown, RawListSource::KEYS);
-                        let refresh =
-                            cx.duration(&join(&key, "refresh"), ls.refresh, out.lists_reload);
-                        let max_shrink = cx.fraction(&join(&key, "max_shrink"), ls.max_shrink, 0.5);
-                        let src = match cx.get(&join(&key, "source"), ls.source) {
-                            Some(s) => cx.source(&join(&key, "source"), &s),
-                            None => {
-                                cx.err(&key, "needs `source` (a file path or URL)");
-                                None
-                            }
-                        };
-                        (src, refresh, max_shrink)
-                    }
-                    Err(_) => {
-                        cx.err(
-                            &key,
-                            "must be a file path, a URL, or { source: ..., refresh: ... }",
-                        );
-                        (None, out.lists_reload, 0.5)
-                    }
-                },
+            let sources: Vec<ListSource> = match v {
+                Value::Sequence(items) if items.is_empty() => {
+                    cx.err(&key, "needs at least one source");
+                    Vec::new()
+                }
+                Value::Sequence(items) => items
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| {
+                        list_source(cx, &format!("{key}[{i}]"), item, out.lists_reload)
+                    })
+                    .collect(),
+                other => list_source(cx, &key, other, out.lists_reload)
+                    .into_iter()
+                    .collect(),
             };
-            if let Some(source) = source {
+            if !sources.is_empty() {
                 out.lists.push(ListConfig {
                     signal: format!("list:{name}"),
                     name,
                     kind,
-                    source,
-                    refresh,
-                    max_shrink,
+                    sources,
                 });
             }
         }
     }
-    out.hosting_asns = cx
-        .get("intel.hosting_asns", r.hosting_asns)
-        .unwrap_or_default();
-    out.hosting_asns.sort_unstable();
-    out.hosting_asns.dedup();
-    out.mobile_asns = cx
-        .get("intel.mobile_asns", r.mobile_asns)
-        .unwrap_or_default();
-    out.mobile_asns.sort_unstable();
-    out.mobile_asns.dedup();
-    for (i, w) in cx
-        .get("intel.hosting_org_keywords", r.hosting_org_keywords)
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let w = w.trim().to_ascii_lowercase();
-        if w.is_empty() {
-            cx.err(
-                &format!("intel.hosting_org_keywords[{i}]"),
-                "must not be empty",
-            );
-        } else {
-            out.hosting_org_keywords.push(w);
-        }
-    }
+    out.hosting_asns = asn_set(cx, "intel.hosting_asns", r.hosting_asns);
+    out.mobile_asns = asn_set(cx, "intel.mobile_asns", r.mobile_asns);
+    out.hosting_org_keywords = words(cx, "intel.hosting_org_keywords", r.hosting_org_keywords);
+    out.hosting_org_exclude = words(cx, "intel.hosting_org_exclude", r.hosting_org_exclude);
     out.masks = ListMasks::of(&out.lists);
     out.fetch_timeout = cx.duration(
         "intel.fetch_timeout",
         r.fetch_timeout,
         Duration::from_secs(30),
     );
+    out
+}
+
+/// One source of a list: a path or URL, or `{ source, refresh, format, max_shrink }`.
+fn list_source(cx: &mut Ctx, key: &str, v: Value, default_refresh: Duration) -> Option<ListSource> {
+    match v {
+        Value::String(s) => Some(ListSource {
+            source: cx.source(key, &s)?,
+            refresh: default_refresh,
+            format: None,
+            max_shrink: 0.5,
+        }),
+        other => match serde_yaml::from_value::<RawListSource>(other) {
+            Ok(ls) => {
+                cx.unknown(key, &ls.unknown, RawListSource::KEYS);
+                let refresh = cx.duration(&join(key, "refresh"), ls.refresh, default_refresh);
+                let max_shrink = cx.fraction(&join(key, "max_shrink"), ls.max_shrink, 0.5);
+                let format = match cx.get(&join(key, "format"), ls.format) {
+                    None => None,
+                    Some(f) => match FeedFormat::from_name(f.trim()) {
+                        Some(f) => Some(f),
+                        None => {
+                            let names: Vec<&str> =
+                                FeedFormat::ALL.iter().map(|f| f.name()).collect();
+                            let hint = suggest(f.trim(), &names)
+                                .map(|s| format!(" (did you mean `{s}`?)"))
+                                .unwrap_or_default();
+                            cx.err(
+                                &join(key, "format"),
+                                format!(
+                                    "`{f}` is not a list format; one of {}{hint}",
+                                    names.join(", ")
+                                ),
+                            );
+                            None
+                        }
+                    },
+                };
+                let source = match cx.get(&join(key, "source"), ls.source) {
+                    Some(s) => cx.source(&join(key, "source"), &s),
+                    None => {
+                        cx.err(key, "needs `source` (a file path or URL)");
+                        None
+                    }
+                }?;
+                Some(ListSource {
+                    source,
+                    refresh,
+                    format,
+                    max_shrink,
+                })
+            }
+            Err(_) => {
+                cx.err(
+                    key,
+                    "must be a file path, a URL, { source: ..., refresh: ..., format: ... }, or a list of them",
+                );
+                None
+            }
+        },
+    }
+}
+
+/// `hosting_asns` / `mobile_asns`: a list of AS numbers, or a source of them (a path,
+/// a URL, or `{ source, refresh }`), one AS number a line.
+fn asn_set(cx: &mut Ctx, key: &str, raw: Opt<Value>) -> AsnSet {
+    let mut out = AsnSet::default();
+    let Some(v) = cx.get(key, raw) else {
+        return out;
+    };
+    match v {
+        Value::Null => {}
+        Value::Sequence(items) => {
+            for (i, item) in items.into_iter().enumerate() {
+                match serde_yaml::from_value::<u32>(item) {
+                    Ok(n) => out.inline.push(n),
+                    Err(_) => cx.err(&format!("{key}[{i}]"), "must be an AS number (e.g. 16509)"),
+                }
+            }
+        }
+        Value::String(s) => {
+            out.source = cx.source(key, &s).map(|src| (src, Duration::from_secs(24 * 3600)));
+        }
+        other => match serde_yaml::from_value::<RawAsnSource>(other) {
+            Ok(a) => {
+                cx.unknown(key, &a.unknown, RawAsnSource::KEYS);
+                let refresh = cx.duration(&join(key, "refresh"), a.refresh, Duration::from_secs(24 * 3600));
+                match cx.get(&join(key, "source"), a.source) {
+                    Some(s) => out.source = cx.source(&join(key, "source"), &s).map(|src| (src, refresh)),
+                    None => cx.err(key, "needs `source` (a file path or URL of AS numbers)"),
+                }
+            }
+            Err(_) => cx.err(
+                key,
+                "must be a list of AS numbers, a file path or URL, or { source: ..., refresh: ... }",
+            ),
+        },
+    }
+    out.inline.sort_unstable();
+    out.inline.dedup();
+    out
+}
+
+/// Lower-case, whitespace-normalised words; none empty.
+fn words(cx: &mut Ctx, key: &str, raw: Opt<Vec<String>>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, w) in cx.get(key, raw).unwrap_or_default().into_iter().enumerate() {
+        let w = w
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_lowercase();
+        if w.is_empty() {
+            cx.err(&format!("{key}[{i}]"), "must not be empty");
+        } else {
+            out.push(w);
+        }
+    }
     out
 }

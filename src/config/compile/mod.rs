@@ -21,7 +21,7 @@ mod policy;
 mod routes;
 mod server;
 
-use ctx::{clean_serde_message, join, key_str, Ctx};
+use ctx::{clean_serde_message, join, key_str, suggest, Ctx};
 use intel::compile_intel;
 use policy::compile_policy;
 use routes::compile_route;

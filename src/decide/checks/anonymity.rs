@@ -56,8 +56,8 @@ fn flag_or_list(
     }
     if i.facts.lists & mask != 0 {
         r.add(signal);
-        for (_, name) in lists_of(i, mask) {
-            why.note(signal, || format!("list {name}"));
+        for (n, name) in lists_of(i, mask) {
+            why.note(signal, || i.list_why(n, name));
         }
     }
 }

@@ -1,11 +1,15 @@
 //! `hosting`: the anonymous-IP database, the `hosting` list, `hosting_asns` and the
-//! AS organisation keywords.
+//! AS organisation keywords. A privacy relay's egress (list `relay`) is never
+//! hosting, though it runs in data centres: its users are people (see `relay`).
 
 use super::{lists_of, Input, Why};
 use crate::signals::{Reasons, Signal};
 
 pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
     let (f, m) = (i.facts, &i.intel.masks);
+    if f.lists & m.relay != 0 {
+        return;
+    }
     if f.anon.hosting {
         r.add(Signal::Hosting);
         why.note(Signal::Hosting, || {
@@ -14,8 +18,8 @@ pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
     }
     if f.lists & m.hosting != 0 {
         r.add(Signal::Hosting);
-        for (_, name) in lists_of(i, m.hosting) {
-            why.note(Signal::Hosting, || format!("list {name}"));
+        for (n, name) in lists_of(i, m.hosting) {
+            why.note(Signal::Hosting, || i.list_why(n, name));
         }
     }
     if f.hosting_asn {
@@ -27,7 +31,7 @@ pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
     if f.hosting_org {
         r.add(Signal::Hosting);
         why.note(Signal::Hosting, || {
-            "AS organization matches hosting_org_keywords".into()
+            "AS organization has a hosting_org_keywords word".into()
         });
     }
 }

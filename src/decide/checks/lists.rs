@@ -8,7 +8,7 @@ pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
     r.lists = i.facts.lists & named;
     if r.lists != 0 {
         for (n, name) in lists_of(i, named) {
-            why.note_list(n, || format!("address in list {name}"));
+            why.note_list(n, || format!("address in {}", i.list_why(n, name)));
         }
     }
 }

@@ -10,9 +10,10 @@ mod country;
 mod hosting;
 mod lists;
 mod lookup;
+mod relay;
 
 use crate::config::{IntelConfig, Policy};
-use crate::intel::Facts;
+use crate::intel::{Facts, Intel};
 use crate::signals::{Reasons, Signal};
 
 /// What a check reads: the IP's facts, the policy and the intel settings. The
@@ -21,6 +22,23 @@ pub struct Input<'a> {
     pub facts: &'a Facts,
     pub policy: &'a Policy,
     pub intel: &'a IntelConfig,
+    /// the loaded data, for explain to name the feed and entry behind a list signal;
+    /// `None` on the live path, which never needs it
+    pub data: Option<&'a Intel>,
+}
+
+impl Input<'_> {
+    /// Why list `n` (`name`) holds the address: `list hosting: aws ip-ranges.json
+    /// 52.94.0.0/16` when the loaded data can say.
+    pub fn list_why(&self, n: usize, name: &str) -> String {
+        match self
+            .data
+            .and_then(|d| d.list_note(self.intel, n, self.facts.ip))
+        {
+            Some(note) => format!("list {name}: {note}"),
+            None => format!("list {name}"),
+        }
+    }
 }
 
 /// Where a check says why a signal is present.
@@ -85,6 +103,7 @@ pub fn run(i: &Input, why: &mut impl Why) -> Reasons {
     let mut r = Reasons::default();
     anonymity::check(i, &mut r, why);
     hosting::check(i, &mut r, why);
+    relay::check(i, &mut r, why);
     country::check(i, &mut r, why);
     lists::check(i, &mut r, why);
     lookup::check(i, &mut r, why);

@@ -9,7 +9,7 @@ use super::sources::states_for;
 use super::{Reloader, SourceState};
 use crate::config::{self, Source};
 use crate::intel::fetch::Fetcher;
-use crate::intel::store::{load_file, sources};
+use crate::intel::store::{list_source, load_file, sources};
 use crate::intel::{Intel, SourceId};
 use crate::record::metrics::METRICS;
 use crate::state::Snapshot;
@@ -66,14 +66,17 @@ impl Reloader {
         let mut fresh = Vec::new();
         for (id, src, _) in sources(&new_cfg.intel) {
             let same = old_sources.iter().any(|(i, s, _)| *i == id && *s == src)
-                && loaded_ids.contains(&id);
+                && loaded_ids.contains(&id)
+                && list_source(&old.intel, &id).map(|l| l.format)
+                    == list_source(&new_cfg.intel, &id).map(|l| l.format);
             if let (true, Some(piece)) = (same, cur.intel.get(&old.intel, &id)) {
                 intel.put(&new_cfg.intel, &id, piece);
                 continue;
             }
             if let Source::File(p) = &src {
                 let (id2, p2) = (id.clone(), p.clone());
-                match tokio::task::spawn_blocking(move || load_file(&id2, &p2)).await {
+                let format = list_source(&new_cfg.intel, &id).and_then(|l| l.format);
+                match tokio::task::spawn_blocking(move || load_file(&id2, &p2, format)).await {
                     Ok(Ok(piece)) => {
                         intel.put(&new_cfg.intel, &id, piece);
                         fresh.push(id);
@@ -116,6 +119,7 @@ impl Reloader {
                     *st = SourceState {
                         interval: st.interval,
                         max_shrink: st.max_shrink,
+                        format: st.format,
                         ..o.clone()
                     };
                 }

@@ -21,7 +21,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use tokio::sync::Notify;
 
-use crate::config::Source;
+use crate::config::{FeedFormat, Source};
 use crate::intel::fetch::{Fetcher, Validators};
 use crate::intel::SourceId;
 use crate::state::SharedSnapshot;
@@ -40,6 +40,8 @@ struct SourceState {
     source: Source,
     interval: Duration,
     max_shrink: f64,
+    /// a list's configured format (`None`: detected, and must not change)
+    format: Option<FeedFormat>,
     file_sig: Option<(SystemTime, u64)>,
     validators: Validators,
     loaded_at: Option<Instant>,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::{Reloader, SourceState};
 use crate::config::Source;
 use crate::intel::fetch::{Fetched, Fetcher, Validators};
-use crate::intel::store::{load_file, parse_text, sources};
+use crate::intel::store::{list_source, load_file, parse_text, sources};
 use crate::intel::{IntelError, Loaded, Piece, SourceId};
 use crate::record::metrics::METRICS;
 use crate::state::Snapshot;
@@ -21,15 +21,14 @@ pub(super) fn states_for(snap: &Snapshot, now: Instant) -> Vec<SourceState> {
     sources(intel_cfg)
         .into_iter()
         .map(|(id, source, interval)| {
+            let list = list_source(intel_cfg, &id);
             let max_shrink = match &id {
                 SourceId::Tor => intel_cfg.tor.as_ref().map_or(0.5, |t| t.max_shrink),
-                SourceId::List(n) => intel_cfg
-                    .lists
-                    .iter()
-                    .find(|l| &l.name == n)
-                    .map_or(0.5, |l| l.max_shrink),
+                SourceId::List { .. } => list.map_or(0.5, |l| l.max_shrink),
+                SourceId::Asns(_) => 0.5,
                 SourceId::Mmdb(_) => 1.0,
             };
+            let format = list.and_then(|l| l.format);
             let file_sig = match &source {
                 Source::File(p) => file_sig(p),
                 Source::Url(_) => None,
@@ -40,6 +39,7 @@ pub(super) fn states_for(snap: &Snapshot, now: Instant) -> Vec<SourceState> {
                 source,
                 interval,
                 max_shrink,
+                format,
                 file_sig,
                 validators: Validators::default(),
                 // file sources were loaded with the snapshot; URLs are fetched first thing
@@ -67,6 +67,7 @@ fn size_of(p: &Piece) -> Option<usize> {
     match p {
         Piece::Tor(t) => Some(t.len()),
         Piece::List(l) => Some(l.entries),
+        Piece::Asns(a) => Some(a.asns.len()),
         Piece::Mmdb(_) => None,
     }
 }
@@ -131,8 +132,8 @@ impl Reloader {
                     return None;
                 }
                 st.file_sig = Some(sig);
-                let id = st.id.clone();
-                match tokio::task::spawn_blocking(move || load_file(&id, &p)).await {
+                let (id, format) = (st.id.clone(), st.format);
+                match tokio::task::spawn_blocking(move || load_file(&id, &p, format)).await {
                     Ok(r) => r.map(Some),
                     Err(e) => Err(IntelError::Format(e.to_string())),
                 }
@@ -153,7 +154,7 @@ impl Reloader {
                         return None;
                     }
                     Ok(Fetched::Body { text, validators }) => {
-                        match parse_text(&st.id, &st.source, &text) {
+                        match parse_text(&st.id, &st.source, &text, st.format) {
                             Ok(piece) => {
                                 st.validators = validators;
                                 Ok(Some(piece))
@@ -192,14 +193,26 @@ impl Reloader {
             return;
         }
         let piece = &loaded.piece;
+        let in_service = cur.intel.get(&cur.config.intel, &st.id);
+        // A feed that now reads as another format has been replaced by something else
+        // (an error page, another provider's file): keep the data in service unless
+        // the config names the format.
+        if let (None, Some(Piece::List(old)), Piece::List(new)) = (st.format, &in_service, piece) {
+            if old.entries > 0 && old.format != new.format {
+                drop(_g);
+                return self.failed(
+                    st,
+                    &name,
+                    format!(
+                        "the text is now in the {} format, not {} as before; refused (set `format:` to accept it)",
+                        new.format.name(),
+                        old.format.name()
+                    ),
+                );
+            }
+        }
         // A list that shrank too much is more likely a broken feed than good news.
-        if let (Some(new), Some(old)) = (
-            size_of(piece),
-            cur.intel
-                .get(&cur.config.intel, &st.id)
-                .as_ref()
-                .and_then(size_of),
-        ) {
+        if let (Some(new), Some(old)) = (size_of(piece), in_service.as_ref().and_then(size_of)) {
             if old > 0 && (new as f64) < (old as f64) * (1.0 - st.max_shrink) {
                 drop(_g);
                 return self.failed(
@@ -259,7 +272,8 @@ pub async fn check_urls(cfg: &crate::config::IntelConfig) -> Vec<IntelError> {
         if let Source::Url(u) = &src {
             match fetcher.fetch(u, &Validators::default()).await {
                 Ok(Fetched::Body { text, .. }) => {
-                    if let Err(e) = parse_text(&id, &src, &text) {
+                    let format = list_source(cfg, &id).and_then(|l| l.format);
+                    if let Err(e) = parse_text(&id, &src, &text, format) {
                         errors.push(e);
                     }
                 }
@@ -294,7 +308,7 @@ mod tests {
             .lock()
             .unwrap()
             .iter()
-            .find(|s| s.id == SourceId::List("hosting".into()))
+            .find(|s| s.id == SourceId::list("hosting"))
             .cloned()
             .unwrap()
     }
