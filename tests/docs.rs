@@ -11,7 +11,7 @@ fn reference() -> String {
 #[test]
 fn every_config_key_is_in_the_reference() {
     let doc = reference();
-    let sections: [&[&str]; 14] = [
+    let sections: [&[&str]; 15] = [
         RawConfig::KEYS,
         RawLog::KEYS,
         RawClientIp::KEYS,
@@ -19,6 +19,7 @@ fn every_config_key_is_in_the_reference() {
         RawMmdb::KEYS,
         RawTor::KEYS,
         RawListSource::KEYS,
+        RawAsnSource::KEYS,
         RawRoute::KEYS,
         RawPolicy::KEYS,
         RawThresholds::KEYS,

@@ -180,6 +180,16 @@ pub enum Piece {
 }
 
 impl Piece {
+    /// Entries in service and lines skipped, for the metrics (none for an MMDB).
+    pub fn counts(&self) -> Option<(usize, usize)> {
+        match self {
+            Piece::Mmdb(_) => None,
+            Piece::Tor(t) => Some((t.len(), 0)),
+            Piece::List(l) => Some((l.entries, l.skipped)),
+            Piece::Asns(a) => Some((a.asns.len(), a.skipped)),
+        }
+    }
+
     /// A one-line description for the log.
     pub fn describe(&self) -> String {
         match self {

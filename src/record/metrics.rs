@@ -21,6 +21,8 @@ pub struct Metrics {
     pub decision_seconds: Histogram,
     pub reloads: IntCounterVec,
     pub source_age: IntGaugeVec,
+    pub source_entries: IntGaugeVec,
+    pub source_skipped: IntGaugeVec,
     pub tor_exits: IntGauge,
     pub limiter_keys: IntGaugeVec,
     pub ready: IntGauge,
@@ -71,6 +73,22 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["source"],
     )
     .expect("metric");
+    let source_entries = IntGaugeVec::new(
+        Opts::new(
+            "riskgate_source_entries",
+            "Entries (prefixes, addresses, AS numbers) of the source's data in service",
+        ),
+        &["source"],
+    )
+    .expect("metric");
+    let source_skipped = IntGaugeVec::new(
+        Opts::new(
+            "riskgate_source_skipped_lines",
+            "Lines or entries of the source's data in service that were not understood",
+        ),
+        &["source"],
+    )
+    .expect("metric");
     let tor_exits = IntGauge::new(
         "riskgate_tor_exits",
         "Addresses in the Tor exit set in service",
@@ -95,6 +113,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(decision_seconds.clone()),
         Box::new(reloads.clone()),
         Box::new(source_age.clone()),
+        Box::new(source_entries.clone()),
+        Box::new(source_skipped.clone()),
         Box::new(tor_exits.clone()),
         Box::new(limiter_keys.clone()),
         Box::new(ready.clone()),
@@ -108,6 +128,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         decision_seconds,
         reloads,
         source_age,
+        source_entries,
+        source_skipped,
         tor_exits,
         limiter_keys,
         ready,
@@ -129,6 +151,8 @@ pub fn register_sources<S: AsRef<str>>(sources: &[S]) {
             m.reloads.with_label_values(&[s.as_ref(), r]);
         }
         m.source_age.with_label_values(&[s.as_ref()]);
+        m.source_entries.with_label_values(&[s.as_ref()]);
+        m.source_skipped.with_label_values(&[s.as_ref()]);
     }
     for k in ["ip", "subnet", "asn"] {
         m.limiter_keys.with_label_values(&[k]);

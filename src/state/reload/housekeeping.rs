@@ -19,11 +19,23 @@ impl Reloader {
         }
         let states = self.sources.lock().unwrap();
         for s in states.iter() {
+            let name = s.id.name();
             let age = s.loaded_at.map_or(-1, |t| t.elapsed().as_secs() as i64);
             METRICS
                 .source_age
-                .with_label_values(&[s.id.name().as_str()])
+                .with_label_values(&[name.as_str()])
                 .set(age);
+            let piece = snap.intel.get(&snap.config.intel, &s.id);
+            if let Some((entries, skipped)) = piece.as_ref().and_then(|p| p.counts()) {
+                METRICS
+                    .source_entries
+                    .with_label_values(&[name.as_str()])
+                    .set(entries as i64);
+                METRICS
+                    .source_skipped
+                    .with_label_values(&[name.as_str()])
+                    .set(skipped as i64);
+            }
         }
         METRICS
             .ready
