@@ -3,6 +3,8 @@
 #   - country and ASN databases: GeoLite2 when MAXMIND_LICENSE_KEY is set (free account
 #     at maxmind.com), else DB-IP Lite (CC BY 4.0, no account; attribute db-ip.com)
 #   - datacenter and VPN ranges: X4BNet/lists_vpn (MIT)
+#   - Azure's service tags, whose download address changes with every weekly file
+#     (riskgate fetches the other providers' feeds itself: see the config)
 #   - the Tor exit list (riskgate also fetches it itself when tor.source is a URL)
 # Every file is downloaded beside its target, checked, and renamed into place, so
 # riskgate (which re-reads changed files) never sees a half-written one.
@@ -56,6 +58,19 @@ fetch "$X4B/vpn/ipv4.txt" "$tmp/vpn4.txt"
 fetch "$X4B/vpn/ipv6.txt" "$tmp/vpn6.txt"
 cat "$tmp/vpn4.txt" "$tmp/vpn6.txt" > "$tmp/vpn.txt"
 install_file "$tmp/vpn.txt" "$DATA/vpn.txt"
+
+# Azure publishes ServiceTags_Public_YYYYMMDD.json under a new address each week: find
+# this week's on the download page, then riskgate re-reads the file when it changes.
+azure_page="https://www.microsoft.com/en-us/download/details.aspx?id=56519"
+azure_url="$(curl --fail --silent --location --max-time 60 "$azure_page" \
+  | grep -o 'https://download.microsoft.com/download/[^"]*ServiceTags_Public_[0-9]*\.json' | head -1 || true)"
+if [ -n "$azure_url" ]; then
+  fetch "$azure_url" "$tmp/azure-service-tags.json"
+  install_file "$tmp/azure-service-tags.json" "$DATA/azure-service-tags.json"
+else
+  echo "Azure service tags: no download address found on $azure_page; the file in service stays" >&2
+  [ -e "$DATA/azure-service-tags.json" ] || echo '{"changeNumber":0,"cloud":"Public","values":[]}' > "$DATA/azure-service-tags.json"
+fi
 
 fetch "https://check.torproject.org/exit-addresses" "$tmp/tor-exit-addresses.txt"
 install_file "$tmp/tor-exit-addresses.txt" "$DATA/tor-exit-addresses.txt"

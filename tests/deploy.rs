@@ -172,7 +172,13 @@ fn fetch_script_is_valid_shell_and_writes_what_the_production_config_reads() {
     assert!(st.success());
     let script = read("deploy/fetch-data.sh");
     let prod = read("deploy/gateway.production.yaml");
-    for f in ["country.mmdb", "asn.mmdb", "datacenter.txt", "vpn.txt"] {
+    for f in [
+        "country.mmdb",
+        "asn.mmdb",
+        "datacenter.txt",
+        "vpn.txt",
+        "azure-service-tags.json",
+    ] {
         assert!(
             script.contains(&format!("$DATA/{f}")),
             "script does not write {f}"

@@ -533,3 +533,85 @@ fn as_numbers_from_a_file_and_a_url() {
     );
     assert_eq!(post_as(&gw, "/c", "216.160.83.56").status, 403);
 }
+
+/// The (AS number, organisation) rows of the fixture, read as CSV.
+fn real_orgs() -> Vec<(u32, String)> {
+    let text = std::fs::read_to_string(fixture("asn-orgs-keywords.csv")).unwrap();
+    text.lines()
+        .map(|l| {
+            let (n, org) = l.split_once(',').unwrap();
+            (n.parse().unwrap(), org.trim_matches('"').to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_shipped_configs_flag_the_clouds_by_name_but_no_access_isp() {
+    let access_isps = [
+        16591,  // Google Fiber Inc.
+        264344, // AMAZONET TELECOMUNICACOES LTDA
+        266194, // AMAZONET 1 TELECOM LTDA
+        268063, // AMAZONET TELECOM LTDA
+        267242, // AMAZONIA TELECOMUNICACOES LTDA
+        264509, // CONECTA AMAZONIA TELECOM LTDA. - ME
+        271017, // AMAZONFIBER SERVICOS DE COMUNICACAO LTDA
+        274698, // AMAZON TELECOM LTDA
+        264167, // AMAZON+ SERVICOS DE INTERNET LTDA
+        61577,  // AMAZONTEL TELECOMUNICACOES LTDA
+        262772, // Amazonia Publicidade Ltda
+        266122, // Banco da Amazonia S/A
+        202231, // Leon Ruetten trading as Vultris
+        400958, // Vultric Hosting (a hoster, but not by this keyword)
+    ];
+    let clouds = [
+        16509, 14618, 7224, 8987, 62785, 15169, 396982, 8075, 14061, 24940, 16276, 48337, 214609,
+        401395,
+    ];
+    let orgs = real_orgs();
+    assert_eq!(orgs.len(), 86);
+    for file in ["gateway.yaml", "deploy/gateway.production.yaml"] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        let cfg = riskgate::config::parse(&text, &root().join(file)).unwrap();
+        let m = riskgate::intel::orgs::OrgMatcher::new(
+            &cfg.intel.hosting_org_keywords,
+            &cfg.intel.hosting_org_exclude,
+        );
+        let flagged: BTreeSet<u32> = orgs
+            .iter()
+            .filter(|(_, org)| m.matches(org).is_some())
+            .map(|(n, _)| *n)
+            .collect();
+        for n in access_isps {
+            assert!(!flagged.contains(&n), "{file} flags AS{n}");
+        }
+        for n in clouds {
+            assert!(flagged.contains(&n), "{file} misses AS{n}");
+        }
+    }
+}
+
+#[test]
+fn the_shipped_mobile_asns_are_a_hundred_named_carriers() {
+    let text = std::fs::read_to_string(data("mobile-asns.txt")).unwrap();
+    let list = riskgate::intel::asns::AsnList::parse(&text).unwrap();
+    assert!(list.asns.len() >= 100, "{}", list.asns.len());
+    assert_eq!(list.skipped, 0, "{:?}", list.first_skipped);
+    // each line: the number, the registered name, the country and brand
+    for l in text.lines().filter(|l| l.starts_with("AS")) {
+        let f: Vec<&str> = l.split('\t').collect();
+        assert_eq!(f.len(), 3, "{l}");
+        assert!(!f[1].trim().is_empty() && f[2].starts_with("# "), "{l}");
+    }
+    // the big carriers of the big markets
+    for n in [
+        21928, 6167, 20057, 28403, 26615, 55836, 45609, 23693, 9605, 2516, 3320, 35228, 51207,
+        39603, 33771,
+    ] {
+        assert!(list.asns.binary_search(&n).is_ok(), "AS{n}");
+    }
+    // and the shipped configs use it
+    for file in ["gateway.yaml", "deploy/gateway.production.yaml"] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        assert!(text.contains("mobile-asns.txt"), "{file}");
+    }
+}
