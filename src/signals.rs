@@ -40,8 +40,8 @@ macro_rules! registry {
 
 registry! {
     Tor = "tor", 100, "the address is in the Tor exit set, or the anonymous-IP database says is_tor_exit_node";
-    Vpn = "vpn", 30, "the anonymous-IP database says is_anonymous_vpn, or the address is in list `vpn`";
-    Proxy = "proxy", 50, "the anonymous-IP database says is_public_proxy, or the address is in list `proxy`";
+    Vpn = "vpn", 30, "the anonymous-IP database says is_anonymous_vpn, or the address is in list `vpn` (and not in list `relay`)";
+    Proxy = "proxy", 50, "the anonymous-IP database says is_public_proxy, or the address is in list `proxy` (and not in list `relay`)";
     ResidentialProxy = "residential_proxy", 40, "the anonymous-IP database says is_residential_proxy";
     Hosting = "hosting", 70, "the anonymous-IP database says is_hosting_provider, or the address is in list `hosting`, or its ASN is in `hosting_asns`, or its AS organisation has a `hosting_org_keywords` word (whole words; `hosting_org_exclude` aside); never for a `relay` address";
     Relay = "relay", 0, "the address is a consumer privacy relay's egress (list `relay`, e.g. iCloud Private Relay): a fact, weighted as the operator decides";

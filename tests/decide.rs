@@ -155,7 +155,7 @@ fn each_signal_alone_with_default_weights() {
         (
             // a relay's egress runs in data centres, but its users are people
             with(|f| {
-                f.lists = RELAY | HOSTING;
+                f.lists = RELAY | HOSTING | VPN | PROXY;
                 f.anon.hosting = true;
                 f.hosting_asn = true;
                 f.hosting_org = true;

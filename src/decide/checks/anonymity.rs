@@ -1,5 +1,7 @@
 //! `tor`, `vpn`, `proxy`, `residential_proxy`: the anonymous-IP database, the Tor
-//! exit set and the `vpn` and `proxy` lists.
+//! exit set and the `vpn` and `proxy` lists. A privacy relay's egress (list `relay`)
+//! is `relay`, not `vpn` or `proxy` by a list: VPN lists carry Private Relay's egress
+//! ranges (measured: 23 % of them in X4BNet's), whose users are customers.
 
 use super::{lists_of, Input, Why};
 use crate::signals::{Reasons, Signal};
@@ -54,7 +56,7 @@ fn flag_or_list(
         r.add(signal);
         why.note(signal, || format!("anonymous_ip {flag_name}"));
     }
-    if i.facts.lists & mask != 0 {
+    if i.facts.lists & mask != 0 && i.facts.lists & i.intel.masks.relay == 0 {
         r.add(signal);
         for (n, name) in lists_of(i, mask) {
             why.note(signal, || i.list_why(n, name));
