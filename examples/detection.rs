@@ -541,7 +541,7 @@ fn main() {
         met_all &= met;
         writeln!(
             table,
-            "| {} | {} | {} | {} | {:.1} % | {:.1} % | {:.1} % | {target} | {} |",
+            "| {} | {} | {} | {} | {:.2} % | {:.2} % | {:.2} % | {target} | {} |",
             c.name,
             c.drawn_from,
             c.circular,
