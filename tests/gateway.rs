@@ -66,11 +66,12 @@ fn residential_client_reaches_the_origin_with_every_header() {
 #[test]
 fn each_anonymous_ip_flag_becomes_its_signal() {
     let gw = standard();
-    // (client, reasons, score, action, network) from GeoIP2-Anonymous-IP-Test's source JSON
+    // (client, reasons, score, action, network) from GeoIP2-Anonymous-IP-Test's source JSON,
+    // on the shadow route, which forwards even a block with its headers
     for (ip, reasons, score, action, network) in [
         ("1.2.0.1", "vpn", "30", "verify", "vpn"),
         ("6.1.0.0", "vpn", "30", "verify", "vpn"),
-        ("71.160.223.5", "hosting", "60", "verify", "hosting"),
+        ("71.160.223.5", "hosting", "70", "block", "hosting"),
         ("186.30.236.1", "proxy", "50", "verify", "proxy"),
         (
             "6.1.0.4",
@@ -81,9 +82,9 @@ fn each_anonymous_ip_flag_becomes_its_signal() {
         ),
         ("2001:480:3a::1", "proxy", "50", "verify", "proxy"),
     ] {
-        let r = post_as(&gw, "/api/apply-coupon", ip);
+        let r = post_as(&gw, "/shadow", ip);
         assert_eq!(r.status, 200, "{ip}");
-        let s = last_seen(&gw, "/api/apply-coupon");
+        let s = last_seen(&gw, "/shadow");
         assert_eq!(s.header("x-risk-client-ip"), Some(ip), "{ip}");
         assert_eq!(s.header("x-risk-reasons"), Some(reasons), "{ip}");
         assert_eq!(s.header("x-risk-score"), Some(score), "{ip}");
@@ -99,15 +100,17 @@ fn each_anonymous_ip_flag_becomes_its_signal() {
 #[test]
 fn hosting_from_lists_asns_and_org_keywords() {
     let gw = standard();
-    // 1.0.0.1: AS15169 in hosting_asns
-    post_as(&gw, "/api/apply-coupon", "1.0.0.1");
-    let s = last_seen(&gw, "/api/apply-coupon");
+    // 1.0.0.1: AS15169 in hosting_asns; blocked on the promo route (hosting weighs 70),
+    // so read its headers on the shadow route
+    assert_eq!(post_as(&gw, "/api/apply-coupon", "1.0.0.1").status, 403);
+    post_as(&gw, "/shadow", "1.0.0.1");
+    let s = last_seen(&gw, "/shadow");
     assert_eq!(s.header("x-risk-asn"), Some("15169"));
     assert_eq!(s.header("x-risk-reasons"), Some("hosting"));
     // 1.12.0.1: in X4BNet's datacenter list (1.12.0.0/14)
-    post_as(&gw, "/api/apply-coupon", "1.12.0.1");
+    post_as(&gw, "/shadow", "1.12.0.1");
     assert_eq!(
-        last_seen(&gw, "/api/apply-coupon").header("x-risk-reasons"),
+        last_seen(&gw, "/shadow").header("x-risk-reasons"),
         Some("hosting")
     );
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use crate::config::Config;
 
 /// The demo's example clients: (what it shows, X-Forwarded-For, method, path).
-pub const EXAMPLES: [(&str, &str, &str, &str); 5] = [
+pub const EXAMPLES: [(&str, &str, &str, &str); 8] = [
     (
         "allow: a residential client in Sweden (AS29518 Bredband2)",
         "89.160.20.112",
@@ -18,6 +18,24 @@ pub const EXAMPLES: [(&str, &str, &str, &str); 5] = [
     (
         "verify: an anonymous VPN (MaxMind Anonymous-IP), score 30",
         "1.2.0.1",
+        "POST",
+        "/api/apply-coupon",
+    ),
+    (
+        "block: a datacenter address alone (data/datacenter.txt, hosting 70), answered 403",
+        "1.92.3.4",
+        "POST",
+        "/api/apply-coupon",
+    ),
+    (
+        "allow, network relay: iCloud Private Relay egress (data/icloud-private-relay.txt), never hosting",
+        "104.28.28.5",
+        "POST",
+        "/api/apply-coupon",
+    ),
+    (
+        "allow, network mobile: T-Mobile US (data/carriers/), its limits relaxed × mobile_multiplier",
+        "172.32.1.1",
         "POST",
         "/api/apply-coupon",
     ),
