@@ -120,7 +120,8 @@ fn shadow_mode_only_reports_limits() {
 
 #[test]
 fn requests_blocked_for_their_score_take_no_tokens() {
-    let g = gw("limits: [{ key: subnet, rate: 2/hour }]");
+    // hosting weighs 30 here, so the datacenter neighbours below are verified, not blocked
+    let g = gw("weights: { tor: 100, hosting: 30 }\nlimits: [{ key: subnet, rate: 2/hour }]");
     // a Tor exit, blocked five times by score...
     for _ in 0..5 {
         assert_eq!(post_as(&g, "/c", "185.241.208.232").status, 403);
