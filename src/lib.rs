@@ -8,6 +8,7 @@ pub mod admin;
 pub mod config;
 pub mod decide;
 pub mod demo;
+pub mod evidence;
 pub mod http;
 pub mod intel;
 pub mod limits;
