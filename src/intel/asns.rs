@@ -28,21 +28,13 @@ fn number(word: &str) -> Option<u32> {
 impl AsnList {
     pub fn parse(text: &str) -> Result<AsnList, IntelError> {
         let mut out = AsnList::default();
-        for (n, raw) in text.lines().enumerate() {
-            let line = raw.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
-                continue;
-            }
-            let first = line
-                .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
-                .next()
-                .unwrap_or("");
+        for (n, raw, _, first) in super::lists::data_lines(text) {
             match number(first) {
                 Some(a) => out.asns.push(a),
                 None => {
                     out.skipped += 1;
                     if out.first_skipped.is_none() {
-                        out.first_skipped = Some(format!("line {}: {}", n + 1, raw.trim()));
+                        out.first_skipped = Some(format!("line {n}: {raw}"));
                     }
                 }
             }

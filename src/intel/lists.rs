@@ -117,6 +117,23 @@ fn range_text(start: IpAddr, end: IpAddr) -> String {
     }
 }
 
+/// The data lines of a one-entry-a-line text: (line number from 1, the line as
+/// written, the line without its `#` comment, its first word). Some lists carry a
+/// second column (`1.2.3.0/24 ; comment`, `1.2.3.0/24,AS1`, `AS1 Name`).
+pub fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str, &str, &str)> {
+    text.lines().enumerate().filter_map(|(n, raw)| {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            return None;
+        }
+        let first = line
+            .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+            .next()
+            .unwrap_or("");
+        Some((n + 1, raw.trim(), line, first))
+    })
+}
+
 impl CidrSet {
     /// Build from networks directly (used by tests and benches).
     pub fn from_nets<I: IntoIterator<Item = IpNet>>(nets: I) -> CidrSet {
@@ -132,16 +149,7 @@ impl CidrSet {
     /// are not entries (an HTML error page, the wrong file) is an error.
     pub fn parse(text: &str) -> Result<CidrSet, IntelError> {
         let mut b = Builder::default();
-        for (n, raw) in text.lines().enumerate() {
-            let line = raw.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
-                continue;
-            }
-            // some lists carry a second column (`1.2.3.0/24 ; comment`, `1.2.3.0/24,AS1`)
-            let first = line
-                .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
-                .next()
-                .unwrap_or("");
+        for (n, raw, line, first) in data_lines(text) {
             let ok = if b.add_text(first, None) {
                 true
             } else if let Some((a, z)) = line.split_once('-') {
@@ -162,7 +170,7 @@ impl CidrSet {
                 false
             };
             if !ok {
-                b.skip(format!("line {}: {}", n + 1, raw.trim()));
+                b.skip(format!("line {n}: {raw}"));
             }
         }
         b.finish_checked(FeedFormat::Cidr, "a CIDR, IP or range")
