@@ -7,6 +7,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use riskgate::decide::{self, LimitOutcome};
+use riskgate::evidence::Request;
 use riskgate::state::Snapshot;
 
 fn snapshot() -> Snapshot {
@@ -31,6 +32,7 @@ fn benches(c: &mut Criterion) {
             b.iter(|| {
                 decide::decide(
                     black_box(&facts),
+                    &Request::default(),
                     policy,
                     &cfg.intel,
                     LimitOutcome::default(),
@@ -39,6 +41,24 @@ fn benches(c: &mut Criterion) {
         });
         c.bench_function(&format!("enrich/{name}"), |b| {
             b.iter(|| snap.intel.enrich(black_box(ip), &cfg.intel))
+        });
+    }
+
+    // the language check (the shipped promo policy has it on): a Swedish client whose
+    // browser reads Swedish (a match on the first tag), and one whose browser reads
+    // only languages not spoken in Sweden (every tag is looked at)
+    let se = snap
+        .intel
+        .enrich("89.160.20.112".parse().unwrap(), &cfg.intel);
+    for (name, header) in [
+        ("match", "sv-SE,sv;q=0.9,en-US;q=0.8,en;q=0.7"),
+        ("mismatch", "ru-RU,ru;q=0.9,uk;q=0.8,be;q=0.7,kk;q=0.6"),
+    ] {
+        let req = Request {
+            accept_language: Some(header),
+        };
+        c.bench_function(&format!("check/language_{name}"), |b| {
+            b.iter(|| decide::signals(black_box(&se), black_box(&req), policy, &cfg.intel))
         });
     }
 
@@ -131,7 +151,13 @@ fn benches(c: &mut Criterion) {
     // over (a clone of a parsed 4-header request, with the case-preserving name map),
     // next to the values alone: the difference is Pingora's insert_header
     let f = snap.intel.enrich(ip, &cfg.intel);
-    let d = decide::decide(&f, policy, &cfg.intel, LimitOutcome::default());
+    let d = decide::decide(
+        &f,
+        &Request::default(),
+        policy,
+        &cfg.intel,
+        LimitOutcome::default(),
+    );
     let route = cfg.routes[0].header.clone();
     let mut downstream = pingora::http::RequestHeader::build("POST", b"/api/apply-coupon", Some(4))
         .expect("request header");
@@ -189,7 +215,13 @@ fn benches(c: &mut Criterion) {
                 .unwrap();
             let p = &cfg.policies[cfg.routes[r].policy];
             let f = snap.intel.enrich(ip, &cfg.intel);
-            let d = decide::decide(&f, p, &cfg.intel, LimitOutcome::default());
+            let d = decide::decide(
+                &f,
+                &Request::default(),
+                p,
+                &cfg.intel,
+                LimitOutcome::default(),
+            );
             black_box(d.reasons.render(&cfg.intel.lists))
         })
     });

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 use riskgate::decide::{self, Action, LimitOutcome};
+use riskgate::evidence::Request;
 use riskgate::intel::Intel;
 
 const PER_CLASS: usize = 3000;
@@ -488,7 +489,13 @@ fn main() {
         let mut missed: BTreeMap<u32, usize> = BTreeMap::new();
         for ip in &c.addrs {
             let facts = intel.enrich(*ip, &cfg.intel);
-            let d = decide::decide(&facts, policy, &cfg.intel, LimitOutcome::default());
+            let d = decide::decide(
+                &facts,
+                &Request::default(),
+                policy,
+                &cfg.intel,
+                LimitOutcome::default(),
+            );
             let i = match d.action {
                 Action::Allow => 0,
                 Action::Verify => 1,

@@ -46,6 +46,7 @@ registry! {
     Hosting = "hosting", 70, "the anonymous-IP database says is_hosting_provider, or the address is in list `hosting`, or its ASN is in `hosting_asns`, or its AS organisation has a `hosting_org_keywords` word (whole words; `hosting_org_exclude` aside); never for a `relay` address";
     Relay = "relay", 0, "the address is a consumer privacy relay's egress (list `relay`, e.g. iCloud Private Relay): a fact, weighted as the operator decides";
     CountryDenied = "country_denied", 100, "the address's country is denied by the policy's `countries`";
+    LanguageMismatch = "language_mismatch", 15, "none of the request's Accept-Language languages (q > 0, `ignore_languages` aside) is spoken in the address's country (CLDR territory data); skipped when the header, the country or every language is missing or ignored";
     RateIp = "rate_ip", 0, "the policy's per-IP limit is exhausted";
     RateSubnet = "rate_subnet", 0, "the policy's per-subnet limit (/24, /48) is exhausted";
     RateAsn = "rate_asn", 0, "the policy's per-ASN limit is exhausted";

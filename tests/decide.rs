@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use riskgate::config::{self, Config};
 use riskgate::decide::{self, Action, LimitOutcome, Network, Signal, Verdict};
+use riskgate::evidence::Request;
 use riskgate::intel::{AnonFlags, ConnectionType, Facts};
 
 fn cfg(policy_yaml: &str) -> Config {
@@ -35,7 +36,13 @@ fn facts() -> Facts {
 }
 
 fn run(c: &Config, f: &Facts) -> decide::Decision {
-    decide::decide(f, &c.policies[0], &c.intel, LimitOutcome::default())
+    decide::decide(
+        f,
+        &Request::default(),
+        &c.policies[0],
+        &c.intel,
+        LimitOutcome::default(),
+    )
 }
 
 fn reasons(c: &Config, d: &decide::Decision) -> String {
@@ -227,6 +234,7 @@ fn reasons_follow_the_contract_order_and_the_score_is_capped() {
     f.lookup_errors = 2;
     let d = decide::decide(
         &f,
+        &Request::default(),
         &c.policies[0],
         &c.intel,
         LimitOutcome {
@@ -311,6 +319,7 @@ fn allow_list_skips_everything() {
     f.lists = ALLOW | DENY;
     let d = decide::decide(
         &f,
+        &Request::default(),
         &c.policies[0],
         &c.intel,
         LimitOutcome {
@@ -368,14 +377,14 @@ fn limits_add_reasons_and_answer_with_on_limit() {
         asn: false,
         retry_after: Some(Duration::from_secs(7)),
     };
-    let d = decide::decide(&f, &c.policies[0], &c.intel, lim);
+    let d = decide::decide(&f, &Request::default(), &c.policies[0], &c.intel, lim);
     assert_eq!(reasons(&c, &d), "rate_subnet");
     assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Limit));
     assert_eq!(d.retry_after, Some(Duration::from_secs(7)));
     assert!(d.limited);
     // shadow: reported, forwarded
     let c = cfg("mode: shadow");
-    let d = decide::decide(&f, &c.policies[0], &c.intel, lim);
+    let d = decide::decide(&f, &Request::default(), &c.policies[0], &c.intel, lim);
     assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Forward));
     assert_eq!(reasons(&c, &d), "rate_subnet");
 }
@@ -385,7 +394,7 @@ fn a_request_blocked_for_its_score_does_not_ask_the_limiters() {
     let c = cfg("{}");
     let mut f = facts();
     f.tor_list = true;
-    let a = decide::assess(&f, &c.policies[0], &c.intel);
+    let a = decide::assess(&f, &Request::default(), &c.policies[0], &c.intel);
     assert!(!a.needs_limits());
     // even if a limiter answer were folded in, the block stays a block, not a 429
     let d = decide::apply_limits(
@@ -461,4 +470,57 @@ fn every_combination_of_fixed_signals_scores_their_capped_sum() {
             "mask {mask:07b}"
         );
     }
+}
+
+#[test]
+fn language_mismatch_needs_a_header_a_country_and_a_language_not_spoken_there() {
+    let c = cfg("checks: { language: true, ignore_languages: [en] }");
+    let mut f = facts();
+    f.country = Some(*b"SE");
+    let with = |h: Option<&str>, f: &Facts| {
+        let req = Request { accept_language: h };
+        let d = decide::decide(f, &req, &c.policies[0], &c.intel, LimitOutcome::default());
+        (reasons(&c, &d), d.score)
+    };
+    assert_eq!(
+        with(Some("ru-RU,ru;q=0.9"), &f),
+        ("language_mismatch".into(), 15)
+    );
+    assert_eq!(
+        with(Some("sv-SE,sv;q=0.9,en;q=0.8"), &f),
+        (String::new(), 0)
+    );
+    // Finnish is spoken in Sweden too (CLDR)
+    assert_eq!(with(Some("fi"), &f), (String::new(), 0));
+    // ignored languages prove nothing either way
+    assert_eq!(with(Some("en-US,en;q=0.9"), &f), (String::new(), 0));
+    assert_eq!(
+        with(Some("en-US,de;q=0.5"), &f),
+        ("language_mismatch".into(), 15)
+    );
+    // q=0 means "not this one"
+    assert_eq!(
+        with(Some("sv;q=0,ru"), &f),
+        ("language_mismatch".into(), 15)
+    );
+    // a missing input skips the check
+    assert_eq!(with(None, &f), (String::new(), 0));
+    assert_eq!(with(Some("*"), &f), (String::new(), 0));
+    f.country = None;
+    assert_eq!(with(Some("ru"), &f), (String::new(), 0));
+    // a policy that does not ask never sees it
+    let off = cfg("{}");
+    let mut f = facts();
+    f.country = Some(*b"SE");
+    let req = Request {
+        accept_language: Some("ru"),
+    };
+    let d = decide::decide(
+        &f,
+        &req,
+        &off.policies[0],
+        &off.intel,
+        LimitOutcome::default(),
+    );
+    assert!(d.reasons.is_empty());
 }

@@ -11,7 +11,7 @@ fn reference() -> String {
 #[test]
 fn every_config_key_is_in_the_reference() {
     let doc = reference();
-    let sections: [&[&str]; 15] = [
+    let sections: [&[&str]; 16] = [
         RawConfig::KEYS,
         RawLog::KEYS,
         RawClientIp::KEYS,
@@ -22,6 +22,7 @@ fn every_config_key_is_in_the_reference() {
         RawAsnSource::KEYS,
         RawRoute::KEYS,
         RawPolicy::KEYS,
+        RawChecks::KEYS,
         RawThresholds::KEYS,
         RawCountries::KEYS,
         RawSubnetPrefix::KEYS,

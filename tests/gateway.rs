@@ -414,3 +414,51 @@ fn a_blocked_request_does_not_break_the_next_one() {
     }
     assert_eq!(gw.seen.on("/api/apply-coupon").len(), 10);
 }
+
+#[test]
+fn accept_language_against_the_country_on_a_real_request() {
+    let gw = start(&format!(
+        "client_ip:\n  trusted_proxies: [\"127.0.0.1/32\"]\n{}routes:\n  - {{ name: coupon, path: /c, methods: [POST], policy: promo }}\npolicies:\n  promo:\n    mode: shadow\n    checks: {{ language: true, ignore_languages: [en] }}\n",
+        full_intel()
+    ));
+    // 89.160.20.112 is in Sweden (MaxMind's test City database)
+    let send = |lang: Option<&str>| {
+        let mut h = vec![("X-Forwarded-For", RESIDENTIAL_SE)];
+        if let Some(l) = lang {
+            h.push(("Accept-Language", l));
+        }
+        let r = request(gw.addr, "POST", "/c", &h, "");
+        assert_eq!(r.status, 200);
+        let s = last_seen(&gw, "/c");
+        (
+            s.header("x-risk-reasons").unwrap_or("").to_string(),
+            s.header("x-risk-score").unwrap_or("").to_string(),
+        )
+    };
+    assert_eq!(
+        send(Some("ru-RU,ru;q=0.9")),
+        ("language_mismatch".into(), "15".into())
+    );
+    assert_eq!(send(Some("sv-SE,sv;q=0.9")), (String::new(), "0".into()));
+    assert_eq!(send(Some("en-US,en;q=0.9")), (String::new(), "0".into()));
+    assert_eq!(send(None), (String::new(), "0".into()));
+    // explain on the admin port takes the request's headers and says why
+    let r = request(
+        gw.admin,
+        "GET",
+        "/explain?ip=89.160.20.112&path=/c&method=POST&header=Accept-Language%3A%20pt-BR",
+        &[],
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let sig = &v["signals"][0];
+    assert_eq!(sig["signal"], "language_mismatch");
+    assert!(
+        sig["because"]
+            .as_str()
+            .unwrap()
+            .contains("none spoken in SE"),
+        "{sig}"
+    );
+}

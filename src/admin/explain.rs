@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::decide::{self, LimitOutcome};
+use crate::evidence::Request;
 use crate::http::{client_ip, headers};
 use crate::signals::{self, Signal};
 use crate::state::Snapshot;
@@ -117,10 +118,18 @@ pub fn explain(
     };
     let r = &cfg.routes[ri];
     let policy = &cfg.policies[r.policy];
-    let d = decide::decide(&facts, policy, &cfg.intel, LimitOutcome::default());
+    let request = Request::from_headers(hdrs);
+    let d = decide::decide(
+        &facts,
+        &request,
+        policy,
+        &cfg.intel,
+        LimitOutcome::default(),
+    );
     // the same checks as the live path, asked to say why
     let (_, because) = decide::checks::explain(&decide::Input {
         facts: &facts,
+        request: &request,
         policy,
         intel: &cfg.intel,
         data: Some(&snap.intel),

@@ -121,8 +121,33 @@ impl ServeHttp for AdminApp {
                 };
                 let p = query_param(&query, "path").unwrap_or_else(|| "/".into());
                 let m = query_param(&query, "method").unwrap_or_else(|| "GET".into());
+                // the request's headers, as `header=Name: value` (repeatable)
+                let mut hdrs = http::HeaderMap::new();
+                for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+                    if k != "header" {
+                        continue;
+                    }
+                    let h = percent_decode(v);
+                    let parsed = h.split_once(':').and_then(|(n, v)| {
+                        Some((
+                            http::HeaderName::from_bytes(n.trim().as_bytes()).ok()?,
+                            http::HeaderValue::from_str(v.trim()).ok()?,
+                        ))
+                    });
+                    match parsed {
+                        Some((n, v)) => {
+                            hdrs.append(n, v);
+                        }
+                        None => {
+                            return json(
+                                StatusCode::BAD_REQUEST,
+                                &serde_json::json!({"error": format!("header={h}: not a `Name: value` header")}),
+                            )
+                        }
+                    }
+                }
                 let snap = self.state.load_full();
-                match explain::explain(&snap, ip, &p, &m, &http::HeaderMap::new()) {
+                match explain::explain(&snap, ip, &p, &m, &hdrs) {
                     Ok(v) => json(StatusCode::OK, &v),
                     Err(e) => json(
                         StatusCode::BAD_REQUEST,
@@ -132,7 +157,7 @@ impl ServeHttp for AdminApp {
             }
             _ => json(
                 StatusCode::NOT_FOUND,
-                &serde_json::json!({"error": "not found", "endpoints": ["GET /metrics", "GET /healthz", "GET /readyz", "GET /explain?ip=&path=&method=", "POST /reload"]}),
+                &serde_json::json!({"error": "not found", "endpoints": ["GET /metrics", "GET /healthz", "GET /readyz", "GET /explain?ip=&path=&method=&header=", "POST /reload"]}),
             ),
         }
     }

@@ -444,8 +444,18 @@ pub struct Policy {
     pub subnet_v6: u8,
     pub limits: Vec<LimitSpec>,
     pub mobile_multiplier: u32,
+    pub checks: Checks,
     pub on_block: OnBlock,
     pub on_limit: Response,
+}
+
+/// What a policy compares the request's own evidence with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// Accept-Language against the languages of the IP's country → `language_mismatch`
+    pub language: bool,
+    /// base language codes, lower case, never counted as a mismatch
+    pub ignore_languages: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -166,8 +166,16 @@ raw_struct! {
     pub subnet_prefix: Opt<RawSubnetPrefix>,
     pub limits: Opt<Vec<Field<RawLimit>>>,
     pub mobile_multiplier: Opt<u32>,
+    pub checks: Opt<RawChecks>,
     pub on_block: Opt<RawResponse>,
     pub on_limit: Opt<RawResponse>,
+    }
+}
+
+raw_struct! {
+    pub struct RawChecks {
+    pub language: Opt<bool>,
+    pub ignore_languages: Opt<Vec<String>>,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod checks;
 use std::time::Duration;
 
 use crate::config::{IntelConfig, Mode, OnLookupError, Policy};
+use crate::evidence::Request;
 use crate::intel::Facts;
 pub use crate::limits::LimitOutcome;
 pub use crate::signals::{Reasons, Signal, SIGNAL_COUNT};
@@ -96,11 +97,13 @@ impl Decision {
     }
 }
 
-/// The signals present in `facts` for `policy` (without rate signals).
-pub fn signals(facts: &Facts, policy: &Policy, intel: &IntelConfig) -> Reasons {
+/// The signals present in `facts` and the request's evidence for `policy` (without
+/// rate signals).
+pub fn signals(facts: &Facts, request: &Request, policy: &Policy, intel: &IntelConfig) -> Reasons {
     checks::run(
         &Input {
             facts,
+            request,
             policy,
             intel,
             data: None,
@@ -162,7 +165,7 @@ fn action_of(score: u32, r: &Reasons, policy: &Policy) -> Action {
 }
 
 /// Score a request before the limiters: the first half of the decision.
-pub fn assess(facts: &Facts, policy: &Policy, intel: &IntelConfig) -> Decision {
+pub fn assess(facts: &Facts, request: &Request, policy: &Policy, intel: &IntelConfig) -> Decision {
     if facts.lists & intel.masks.allow != 0 {
         return Decision {
             score: 0,
@@ -179,7 +182,7 @@ pub fn assess(facts: &Facts, policy: &Policy, intel: &IntelConfig) -> Decision {
             verdict: Verdict::Forward,
         };
     }
-    let reasons = signals(facts, policy, intel);
+    let reasons = signals(facts, request, policy, intel);
     let score = score_of(&reasons, policy);
     let action = action_of(score, &reasons, policy);
     let verdict = if action == Action::Block && policy.mode == Mode::Enforce {
@@ -232,9 +235,10 @@ pub fn apply_limits(mut d: Decision, limits: LimitOutcome, policy: &Policy) -> D
 /// The whole decision in one call, for callers that already have the limiters' answer.
 pub fn decide(
     facts: &Facts,
+    request: &Request,
     policy: &Policy,
     intel: &IntelConfig,
     limits: LimitOutcome,
 ) -> Decision {
-    apply_limits(assess(facts, policy, intel), limits, policy)
+    apply_limits(assess(facts, request, policy, intel), limits, policy)
 }

@@ -12,6 +12,7 @@ use pingora::upstreams::peer::HttpPeer;
 
 use crate::config::{OnBlock, Response};
 use crate::decide::{self, Decision, Verdict};
+use crate::evidence::Request;
 use crate::http::{client_ip, headers};
 use crate::intel::Facts;
 use crate::state::{SharedSnapshot, Snapshot};
@@ -125,7 +126,8 @@ impl ProxyHttp for Gateway {
         let facts = snap.intel.enrich(ip, &cfg.intel);
         let pi = cfg.routes[route].policy;
         let policy = &cfg.policies[pi];
-        let mut decision = decide::assess(&facts, policy, &cfg.intel);
+        let request = Request::from_headers(&session.req_header().headers);
+        let mut decision = decide::assess(&facts, &request, policy, &cfg.intel);
         if decision.needs_limits() && !policy.limits.is_empty() {
             let outcome = snap.limiters.check(pi, policy, &facts);
             decision = decide::apply_limits(decision, outcome, policy);

@@ -101,6 +101,20 @@ impl std::fmt::Display for ListNotes<'_> {
     }
 }
 
+/// The request's Accept-Language as evidence for the log: plain (it identifies no one),
+/// cut at 100 characters.
+fn accept_language(req: &RequestHeader) -> &str {
+    let v = req
+        .headers
+        .get(http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match v.char_indices().nth(100) {
+        Some((i, _)) => &v[..i],
+        None => v,
+    }
+}
+
 /// One structured line for a matched request.
 #[allow(clippy::too_many_arguments)]
 pub fn decision(
@@ -127,6 +141,7 @@ pub fn decision(
         score = d.score,
         action = d.action.as_str(),
         reasons = %d.reasons.render(&cfg.intel.lists),
+        accept_language = accept_language(req),
         lists = %ListNotes { cfg, intel, facts },
         network = d.network.as_str(),
         mode = d.mode.as_str(),

@@ -50,6 +50,10 @@ impl Snapshot {
             None => Limiters::new(&config),
         };
         let metrics = RouteMetrics::for_config(&config);
+        if config.policies.iter().any(|p| p.checks.language) {
+            // the CLDR table is built now, not on the first request that needs it
+            crate::evidence::languages::load();
+        }
         Snapshot {
             config: Arc::new(config),
             intel: Arc::new(intel),

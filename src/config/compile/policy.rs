@@ -274,6 +274,7 @@ pub(super) fn compile_policy(
             }
         }
     };
+    let checks = compile_checks(cx, &k("checks"), p.checks);
     let default_limit = Response {
         status: 429,
         body: Bytes::from_static(DEFAULT_LIMIT_BODY.as_bytes()),
@@ -305,6 +306,7 @@ pub(super) fn compile_policy(
         subnet_v6,
         limits,
         mobile_multiplier,
+        checks,
         on_block,
         on_limit,
     }
@@ -347,4 +349,35 @@ pub(super) fn compile_response(
         }
     }
     out
+}
+
+/// `checks`: the request's own evidence against the IP's country.
+fn compile_checks(cx: &mut Ctx, key: &str, raw: Opt<RawChecks>) -> Checks {
+    let Some(c) = cx.get(key, raw) else {
+        return Checks::default();
+    };
+    cx.unknown(key, &c.unknown, RawChecks::KEYS);
+    let language = cx.get(&join(key, "language"), c.language).unwrap_or(false);
+    let mut ignore_languages = Vec::new();
+    let ikey = join(key, "ignore_languages");
+    for (i, l) in cx
+        .get(&ikey, c.ignore_languages)
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let l = l.trim().to_ascii_lowercase();
+        if (2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_lowercase()) {
+            ignore_languages.push(l);
+        } else {
+            cx.err(
+                &format!("{ikey}[{i}]"),
+                format!("`{l}` is not a language code (two or three letters, e.g. en)"),
+            );
+        }
+    }
+    Checks {
+        language,
+        ignore_languages,
+    }
 }

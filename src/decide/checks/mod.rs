@@ -8,18 +8,21 @@
 mod anonymity;
 mod country;
 mod hosting;
+mod language;
 mod lists;
 mod lookup;
 mod relay;
 
 use crate::config::{IntelConfig, Policy};
+use crate::evidence::Request;
 use crate::intel::{Facts, Intel};
 use crate::signals::{Reasons, Signal};
 
-/// What a check reads: the IP's facts, the policy and the intel settings. The
-/// request's own evidence (headers, fields, body) joins it here.
+/// What a check reads: the IP's facts, the request's own evidence, the policy and the
+/// intel settings.
 pub struct Input<'a> {
     pub facts: &'a Facts,
+    pub request: &'a Request<'a>,
     pub policy: &'a Policy,
     pub intel: &'a IntelConfig,
     /// the loaded data, for explain to name the feed and entry behind a list signal;
@@ -105,6 +108,7 @@ pub fn run(i: &Input, why: &mut impl Why) -> Reasons {
     hosting::check(i, &mut r, why);
     relay::check(i, &mut r, why);
     country::check(i, &mut r, why);
+    language::check(i, &mut r, why);
     lists::check(i, &mut r, why);
     lookup::check(i, &mut r, why);
     r
