@@ -56,6 +56,7 @@ fn benches(c: &mut Criterion) {
     ] {
         let req = Request {
             accept_language: Some(header),
+            ..Request::default()
         };
         c.bench_function(&format!("check/language_{name}"), |b| {
             b.iter(|| decide::signals(black_box(&se), black_box(&req), policy, &cfg.intel))

@@ -47,6 +47,9 @@ registry! {
     Relay = "relay", 0, "the address is a consumer privacy relay's egress (list `relay`, e.g. iCloud Private Relay): a fact, weighted as the operator decides";
     CountryDenied = "country_denied", 100, "the address's country is denied by the policy's `countries`";
     LanguageMismatch = "language_mismatch", 15, "none of the request's Accept-Language languages (q > 0, `ignore_languages` aside) is spoken in the address's country (CLDR territory data); skipped when the header, the country or every language is missing or ignored";
+    TimezoneMismatch = "timezone_mismatch", 25, "the policy's `timezone` field names an IANA zone (or an old alias) that none of the address's country's tzdb zones is; skipped when the field, the country or the zone's countries are unknown";
+    CountryMismatch = "country_mismatch", 40, "the policy's `declared_country` field is neither the address's country nor in one `regions` group with it";
+    UnreadableBody = "unreadable_body", 30, "the policy reads a form:/json: field but the body is larger than `body_limit`, compressed, or malformed for its content type: padding a body never skips a check";
     RateIp = "rate_ip", 0, "the policy's per-IP limit is exhausted";
     RateSubnet = "rate_subnet", 0, "the policy's per-subnet limit (/24, /48) is exhausted";
     RateAsn = "rate_asn", 0, "the policy's per-ASN limit is exhausted";

@@ -478,7 +478,10 @@ fn language_mismatch_needs_a_header_a_country_and_a_language_not_spoken_there() 
     let mut f = facts();
     f.country = Some(*b"SE");
     let with = |h: Option<&str>, f: &Facts| {
-        let req = Request { accept_language: h };
+        let req = Request {
+            accept_language: h,
+            ..Request::default()
+        };
         let d = decide::decide(f, &req, &c.policies[0], &c.intel, LimitOutcome::default());
         (reasons(&c, &d), d.score)
     };
@@ -514,6 +517,7 @@ fn language_mismatch_needs_a_header_a_country_and_a_language_not_spoken_there() 
     f.country = Some(*b"SE");
     let req = Request {
         accept_language: Some("ru"),
+        ..Request::default()
     };
     let d = decide::decide(
         &f,

@@ -11,7 +11,7 @@ fn reference() -> String {
 #[test]
 fn every_config_key_is_in_the_reference() {
     let doc = reference();
-    let sections: [&[&str]; 16] = [
+    let sections: [&[&str]; 17] = [
         RawConfig::KEYS,
         RawLog::KEYS,
         RawClientIp::KEYS,
@@ -23,6 +23,7 @@ fn every_config_key_is_in_the_reference() {
         RawRoute::KEYS,
         RawPolicy::KEYS,
         RawChecks::KEYS,
+        RawField::KEYS,
         RawThresholds::KEYS,
         RawCountries::KEYS,
         RawSubnetPrefix::KEYS,

@@ -445,6 +445,10 @@ pub struct Policy {
     pub limits: Vec<LimitSpec>,
     pub mobile_multiplier: u32,
     pub checks: Checks,
+    /// indexes into [`Config::fields`] of every field this policy reads
+    pub fields: Vec<usize>,
+    /// whether one of them is in the body
+    pub needs_body: bool,
     pub on_block: OnBlock,
     pub on_limit: Response,
 }
@@ -456,6 +460,61 @@ pub struct Checks {
     pub language: bool,
     /// base language codes, lower case, never counted as a mismatch
     pub ignore_languages: Vec<String>,
+    /// the field (index into [`Config::fields`]) holding an IANA time zone →
+    /// `timezone_mismatch`
+    pub timezone: Option<usize>,
+    /// the field holding a declared ISO country → `country_mismatch`
+    pub declared_country: Option<usize>,
+    /// groups of countries that count as one for `declared_country`
+    pub regions: Vec<Vec<CountryCode>>,
+}
+
+impl Checks {
+    /// The fields these checks read.
+    pub fn fields(&self) -> impl Iterator<Item = usize> + '_ {
+        self.timezone.into_iter().chain(self.declared_country)
+    }
+}
+
+/// Where a field's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldSource {
+    /// a request header (lower case)
+    Header(String),
+    /// a cookie of the `Cookie` header
+    Cookie(String),
+    /// a query-string parameter
+    Query(String),
+    /// a field of an `application/x-www-form-urlencoded` body
+    Form(String),
+    /// an RFC 6901 pointer into a JSON body
+    Json(String),
+}
+
+impl FieldSource {
+    /// Whether the value is in the body (which must then be read before the decision).
+    pub fn in_body(&self) -> bool {
+        matches!(self, FieldSource::Form(_) | FieldSource::Json(_))
+    }
+}
+
+/// How a field's value is normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Normalize {
+    Lower,
+    Upper,
+    /// lower-cased, `+tag` dropped, dots dropped from Gmail local parts
+    Email,
+}
+
+/// A named value read from each matched request that a policy uses.
+#[derive(Debug, Clone)]
+pub struct FieldDef {
+    pub name: String,
+    pub source: FieldSource,
+    /// narrows the value: its first capture group, else the whole match; no match → missing
+    pub pattern: Option<regex::Regex>,
+    pub normalize: Option<Normalize>,
 }
 
 #[derive(Debug, Clone)]
@@ -492,4 +551,8 @@ pub struct Config {
     /// the routes' matchers, indexed like `routes`
     pub route_table: crate::routes::Table,
     pub policies: Vec<Policy>,
+    /// named values read from matched requests, in file order
+    pub fields: Vec<FieldDef>,
+    /// the most of a body riskgate reads for form:/json: fields
+    pub body_limit: usize,
 }

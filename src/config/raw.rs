@@ -76,6 +76,9 @@ raw_struct! {
     pub log: Opt<RawLog>,
     pub client_ip: Opt<RawClientIp>,
     pub intel: Opt<RawIntel>,
+    /// field name → `SOURCE:NAME` or `{ from, pattern, normalize }`, in file order
+    pub fields: Opt<Mapping>,
+    pub body_limit: Opt<Value>,
     pub routes: Opt<Vec<Field<RawRoute>>>,
     /// name → policy, in file order
     pub policies: Opt<Mapping>,
@@ -176,6 +179,17 @@ raw_struct! {
     pub struct RawChecks {
     pub language: Opt<bool>,
     pub ignore_languages: Opt<Vec<String>>,
+    pub timezone: Opt<String>,
+    pub declared_country: Opt<String>,
+    pub regions: Opt<Vec<Vec<String>>>,
+    }
+}
+
+raw_struct! {
+    pub struct RawField {
+    pub from: Opt<String>,
+    pub pattern: Opt<String>,
+    pub normalize: Opt<String>,
     }
 }
 

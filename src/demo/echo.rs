@@ -15,6 +15,8 @@ pub struct Seen {
     /// lower-case names, in arrival order
     pub headers: Vec<(String, String)>,
     pub body_len: usize,
+    /// the body as it arrived (the chunked framing removed)
+    pub body: Vec<u8>,
 }
 
 impl Seen {
@@ -74,8 +76,8 @@ pub async fn serve(listener: TcpListener, rec: Recorder) {
     }
 }
 
-async fn read_chunked<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<usize> {
-    let mut total = 0;
+async fn read_chunked<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
+    let mut total = Vec::new();
     loop {
         let mut line = String::new();
         r.read_line(&mut line).await?;
@@ -93,7 +95,7 @@ async fn read_chunked<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<
         }
         let mut buf = vec![0; size + 2];
         r.read_exact(&mut buf).await?;
-        total += size;
+        total.extend_from_slice(&buf[..size]);
     }
 }
 
@@ -133,7 +135,7 @@ async fn connection(stream: TcpStream, rec: Recorder) -> std::io::Result<()> {
         let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         rec.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let close = get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let body_len = if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        let body = if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
             read_chunked(&mut r).await?
         } else {
             let n: usize = get("content-length")
@@ -141,7 +143,7 @@ async fn connection(stream: TcpStream, rec: Recorder) -> std::io::Result<()> {
                 .unwrap_or(0);
             let mut body = vec![0; n];
             r.read_exact(&mut body).await?;
-            n
+            body
         };
         // a test hook: `x-echo-delay-ms` makes the origin slow
         if let Some(ms) = get("x-echo-delay-ms").and_then(|v| v.parse::<u64>().ok()) {
@@ -151,7 +153,8 @@ async fn connection(stream: TcpStream, rec: Recorder) -> std::io::Result<()> {
             method: req.method.unwrap_or("").to_string(),
             path: req.path.unwrap_or("").to_string(),
             headers,
-            body_len,
+            body_len: body.len(),
+            body,
         };
         let body = serde_json::to_vec(&serde_json::json!({
             "origin": "riskgate echo",

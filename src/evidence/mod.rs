@@ -4,6 +4,7 @@
 //! into the binary. A part of its own: it imports only the config's types.
 
 pub mod accept_language;
+pub mod fields;
 pub mod languages;
 pub mod request;
 pub mod timezones;

@@ -7,6 +7,18 @@
 pub struct Request<'a> {
     /// the `Accept-Language` header, when it is valid UTF-8
     pub accept_language: Option<&'a str>,
+    /// the policy's field values, indexed like the config's `fields` (empty when the
+    /// policy reads none)
+    pub fields: &'a [Option<String>],
+    /// why the body could not be read, when the policy needed it and it could not be
+    pub unreadable_body: Option<super::fields::Unreadable>,
+}
+
+impl Request<'_> {
+    /// The value of field `i`, if the request had one.
+    pub fn field(&self, i: usize) -> Option<&str> {
+        self.fields.get(i).and_then(|v| v.as_deref())
+    }
 }
 
 impl<'a> Request<'a> {
@@ -16,6 +28,8 @@ impl<'a> Request<'a> {
             accept_language: headers
                 .get(http::header::ACCEPT_LANGUAGE)
                 .and_then(|v| v.to_str().ok()),
+            fields: &[],
+            unreadable_body: None,
         }
     }
 }

@@ -12,8 +12,9 @@ use pingora::upstreams::peer::HttpPeer;
 
 use crate::config::{OnBlock, Response};
 use crate::decide::{self, Decision, Verdict};
+use crate::evidence::fields::{self, Body};
 use crate::evidence::Request;
-use crate::http::{client_ip, headers};
+use crate::http::{body, client_ip, headers};
 use crate::intel::Facts;
 use crate::state::{SharedSnapshot, Snapshot};
 
@@ -32,6 +33,8 @@ pub struct Ctx {
 
 struct Matched {
     route: usize,
+    /// body bytes read for the decision that Pingora will not replay itself
+    replay: body::Replay,
     facts: Facts,
     decision: Decision,
     started: Instant,
@@ -49,6 +52,13 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
         .client_addr()
         .and_then(|a| a.as_inet())
         .map(|a| a.ip())
+}
+
+/// The body as the fields see it.
+enum BodyRead {
+    NotNeeded,
+    Bytes(Bytes),
+    Unreadable(fields::Unreadable),
 }
 
 /// The largest request body riskgate reads to keep a connection it answered itself.
@@ -126,7 +136,45 @@ impl ProxyHttp for Gateway {
         let facts = snap.intel.enrich(ip, &cfg.intel);
         let pi = cfg.routes[route].policy;
         let policy = &cfg.policies[pi];
-        let request = Request::from_headers(&session.req_header().headers);
+        // the request's own evidence: only what the policy reads, the body only when a
+        // field is in it
+        let (read, replay) = if policy.needs_body {
+            let r = body::read(session, cfg.body_limit).await?;
+            let body = match (&r.bytes, r.unreadable) {
+                (_, Some(u)) => BodyRead::Unreadable(u),
+                (Some(b), None) => BodyRead::Bytes(b.clone()),
+                (None, None) => BodyRead::Unreadable(fields::Unreadable::TooLarge),
+            };
+            (body, r.replay)
+        } else {
+            (BodyRead::NotNeeded, body::Replay::default())
+        };
+        let req = session.req_header();
+        let (values, unreadable) = if policy.fields.is_empty() {
+            (Vec::new(), None)
+        } else {
+            let ct = req
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            let b = match &read {
+                BodyRead::NotNeeded => Body::NotNeeded,
+                BodyRead::Bytes(b) => Body::Read(b, ct),
+                BodyRead::Unreadable(u) => Body::Unreadable(*u),
+            };
+            fields::extract(
+                &cfg.fields,
+                &policy.fields,
+                &req.headers,
+                req.uri.query(),
+                &b,
+            )
+        };
+        let request = Request {
+            fields: &values,
+            unreadable_body: unreadable,
+            ..Request::from_headers(&req.headers)
+        };
         let mut decision = decide::assess(&facts, &request, policy, &cfg.intel);
         if decision.needs_limits() && !policy.limits.is_empty() {
             let outcome = snap.limiters.check(pi, policy, &facts);
@@ -143,6 +191,7 @@ impl ProxyHttp for Gateway {
         }
         ctx.matched = Some(Box::new(Matched {
             route,
+            replay,
             facts,
             decision,
             started,
@@ -181,6 +230,19 @@ impl ProxyHttp for Gateway {
             let cfg = &snap.config;
             let route = &cfg.routes[m.route].header;
             headers::write(upstream, &m.decision, &m.facts, route, &cfg.intel)?;
+        }
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(m) = ctx.matched.as_mut() {
+            m.replay.prepend(body);
         }
         Ok(())
     }

@@ -50,9 +50,12 @@ impl Snapshot {
             None => Limiters::new(&config),
         };
         let metrics = RouteMetrics::for_config(&config);
+        // the CLDR and tzdb tables are built now, not on the first request that needs them
         if config.policies.iter().any(|p| p.checks.language) {
-            // the CLDR table is built now, not on the first request that needs it
             crate::evidence::languages::load();
+        }
+        if config.policies.iter().any(|p| p.checks.timezone.is_some()) {
+            crate::evidence::timezones::load();
         }
         Snapshot {
             config: Arc::new(config),

@@ -16,12 +16,14 @@ use super::*;
 use crate::signals::{Signal, DEFS, DENY_LIST_WEIGHT};
 
 mod ctx;
+mod fields;
 mod intel;
 mod policy;
 mod routes;
 mod server;
 
 use ctx::{clean_serde_message, join, key_str, suggest, Ctx};
+use fields::{compile_body_limit, compile_fields};
 use intel::compile_intel;
 use policy::compile_policy;
 use routes::compile_route;
@@ -171,6 +173,8 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
     let log = compile_log(cx, raw.log);
     let client_ip = compile_client_ip(cx, raw.client_ip);
     let intel = compile_intel(cx, raw.intel);
+    let fields = compile_fields(cx, raw.fields);
+    let body_limit = compile_body_limit(cx, raw.body_limit);
 
     // Policies before routes, so routes can name them.
     let mut policies = Vec::new();
@@ -191,7 +195,9 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
                 v
             };
             match serde_yaml::from_value::<Field<RawPolicy>>(v) {
-                Ok(Field::Ok(p)) => policies.push(compile_policy(cx, &key, name, p, &intel)),
+                Ok(Field::Ok(p)) => {
+                    policies.push(compile_policy(cx, &key, name, p, &intel, &fields))
+                }
                 Ok(Field::Err(e)) => cx.err(&key, clean_serde_message(&e)),
                 Err(e) => cx.err(&key, clean_serde_message(&e.to_string())),
             }
@@ -235,6 +241,8 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         routes,
         route_table,
         policies,
+        fields,
+        body_limit,
     }
 }
 

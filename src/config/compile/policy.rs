@@ -22,6 +22,7 @@ pub(super) fn compile_policy(
     name: String,
     p: RawPolicy,
     intel: &IntelConfig,
+    fields: &[FieldDef],
 ) -> Policy {
     cx.unknown(key, &p.unknown, RawPolicy::KEYS);
     let k = |s: &str| join(key, s);
@@ -274,7 +275,11 @@ pub(super) fn compile_policy(
             }
         }
     };
-    let checks = compile_checks(cx, &k("checks"), p.checks);
+    let checks = compile_checks(cx, &k("checks"), p.checks, fields);
+    let mut used: Vec<usize> = checks.fields().collect();
+    used.sort_unstable();
+    used.dedup();
+    let needs_body = used.iter().any(|&i| fields[i].source.in_body());
     let default_limit = Response {
         status: 429,
         body: Bytes::from_static(DEFAULT_LIMIT_BODY.as_bytes()),
@@ -307,6 +312,8 @@ pub(super) fn compile_policy(
         limits,
         mobile_multiplier,
         checks,
+        fields: used,
+        needs_body,
         on_block,
         on_limit,
     }
@@ -352,7 +359,7 @@ pub(super) fn compile_response(
 }
 
 /// `checks`: the request's own evidence against the IP's country.
-fn compile_checks(cx: &mut Ctx, key: &str, raw: Opt<RawChecks>) -> Checks {
+fn compile_checks(cx: &mut Ctx, key: &str, raw: Opt<RawChecks>, fields: &[FieldDef]) -> Checks {
     let Some(c) = cx.get(key, raw) else {
         return Checks::default();
     };
@@ -376,8 +383,53 @@ fn compile_checks(cx: &mut Ctx, key: &str, raw: Opt<RawChecks>) -> Checks {
             );
         }
     }
+    let field = |cx: &mut Ctx, name: &str, v: Opt<String>| -> Option<usize> {
+        let fkey = join(key, name);
+        let f = cx.get(&fkey, v)?;
+        let found = fields.iter().position(|d| d.name == f.trim());
+        if found.is_none() {
+            let names: Vec<&str> = fields.iter().map(|d| d.name.as_str()).collect();
+            let hint = suggest(f.trim(), &names)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            cx.err(&fkey, format!("no field named `{f}` under fields{hint}"));
+        }
+        found
+    };
+    let timezone = field(cx, "timezone", c.timezone);
+    let declared_country = field(cx, "declared_country", c.declared_country);
+    let mut regions = Vec::new();
+    let rkey = join(key, "regions");
+    for (gi, group) in cx
+        .get(&rkey, c.regions)
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let mut g = Vec::new();
+        for (ci, code) in group.into_iter().enumerate() {
+            let up = code.trim().to_ascii_uppercase();
+            match <[u8; 2]>::try_from(up.as_bytes()) {
+                Ok(cc) if cc.iter().all(u8::is_ascii_uppercase) => g.push(cc),
+                _ => cx.err(
+                    &format!("{rkey}[{gi}][{ci}]"),
+                    format!("`{code}` is not an ISO 3166 alpha-2 code"),
+                ),
+            }
+        }
+        regions.push(g);
+    }
+    if !regions.is_empty() && declared_country.is_none() {
+        cx.err(
+            &rkey,
+            "regions group countries for declared_country, which is not set",
+        );
+    }
     Checks {
         language,
         ignore_languages,
+        timezone,
+        declared_country,
+        regions,
     }
 }

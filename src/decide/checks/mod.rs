@@ -6,12 +6,15 @@
 //! registry ([`crate::signals`]).
 
 mod anonymity;
+mod body;
 mod country;
+mod declared;
 mod hosting;
 mod language;
 mod lists;
 mod lookup;
 mod relay;
+mod timezone;
 
 use crate::config::{IntelConfig, Policy};
 use crate::evidence::Request;
@@ -109,6 +112,9 @@ pub fn run(i: &Input, why: &mut impl Why) -> Reasons {
     relay::check(i, &mut r, why);
     country::check(i, &mut r, why);
     language::check(i, &mut r, why);
+    timezone::check(i, &mut r, why);
+    declared::check(i, &mut r, why);
+    body::check(i, &mut r, why);
     lists::check(i, &mut r, why);
     lookup::check(i, &mut r, why);
     r

@@ -1,0 +1,165 @@
+//! The `fields` section and `body_limit`: named values read from matched requests.
+
+use super::*;
+
+/// `64KiB`, `1MiB`, `4096`, `16KB`.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 64KiB, 1MiB, 4096)"))?;
+    let mul = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "kb" | "k" => 1024,
+        "mib" | "mb" | "m" => 1024 * 1024,
+        _ => return Err(format!("`{s}`: unknown unit (B, KiB, MiB)")),
+    };
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+pub(super) fn compile_body_limit(cx: &mut Ctx, raw: Opt<Value>) -> usize {
+    const DEFAULT: usize = 64 * 1024;
+    let Some(v) = cx.get("body_limit", raw) else {
+        return DEFAULT;
+    };
+    let text = match &v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => {
+            cx.err("body_limit", "must be a size, e.g. 64KiB");
+            return DEFAULT;
+        }
+    };
+    match parse_size(&text) {
+        Ok(0) => {
+            cx.err("body_limit", "must be more than 0");
+            DEFAULT
+        }
+        Ok(n) => n,
+        Err(e) => {
+            cx.err("body_limit", e);
+            DEFAULT
+        }
+    }
+}
+
+fn source(cx: &mut Ctx, key: &str, from: &str) -> Option<FieldSource> {
+    let (kind, name) = match from.split_once(':') {
+        Some((k, n)) if !n.trim().is_empty() => (k.trim(), n.trim()),
+        _ => {
+            cx.err(
+                key,
+                format!("`{from}` is not a field source: header:NAME, cookie:NAME, query:NAME, form:NAME or json:/POINTER"),
+            );
+            return None;
+        }
+    };
+    Some(match kind {
+        "header" => match http::HeaderName::from_bytes(name.as_bytes()) {
+            Ok(h) => FieldSource::Header(h.as_str().to_string()),
+            Err(_) => {
+                cx.err(key, format!("`{name}` is not a header name"));
+                return None;
+            }
+        },
+        "cookie" => FieldSource::Cookie(name.to_string()),
+        "query" => FieldSource::Query(name.to_string()),
+        "form" => FieldSource::Form(name.to_string()),
+        "json" if name.starts_with('/') => FieldSource::Json(name.to_string()),
+        "json" => {
+            cx.err(
+                key,
+                format!(
+                    "`{name}` is not a JSON pointer: it starts with / (RFC 6901), e.g. json:/code"
+                ),
+            );
+            return None;
+        }
+        other => {
+            let hint = suggest(other, &["header", "cookie", "query", "form", "json"])
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            cx.err(
+                key,
+                format!(
+                    "`{other}:` is not a field source{hint}: header, cookie, query, form or json"
+                ),
+            );
+            return None;
+        }
+    })
+}
+
+pub(super) fn compile_fields(cx: &mut Ctx, raw: Opt<Mapping>) -> Vec<FieldDef> {
+    let mut out = Vec::new();
+    let Some(map) = cx.get("fields", raw) else {
+        return out;
+    };
+    for (k, v) in map {
+        let name = key_str(&k);
+        let key = join("fields", &name);
+        if !valid_name(&name) {
+            cx.err(
+                &key,
+                format!("field name `{name}` may use only a-z, 0-9, _ and -"),
+            );
+            continue;
+        }
+        let (from, pattern, normalize) = match v {
+            Value::String(s) => (Some(s), None, None),
+            other => match serde_yaml::from_value::<RawField>(other) {
+                Ok(f) => {
+                    cx.unknown(&key, &f.unknown, RawField::KEYS);
+                    let from = cx.get(&join(&key, "from"), f.from);
+                    if from.is_none() {
+                        cx.err(&key, "needs `from` (e.g. json:/code)");
+                    }
+                    (
+                        from,
+                        cx.get(&join(&key, "pattern"), f.pattern),
+                        cx.get(&join(&key, "normalize"), f.normalize),
+                    )
+                }
+                Err(_) => {
+                    cx.err(&key, "must be SOURCE:NAME or { from, pattern, normalize }");
+                    continue;
+                }
+            },
+        };
+        let Some(source) = from.and_then(|f| source(cx, &key, &f)) else {
+            continue;
+        };
+        let pattern = pattern.and_then(|p| match regex::Regex::new(&p) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                cx.err(
+                    &join(&key, "pattern"),
+                    format!("not a regular expression: {e}"),
+                );
+                None
+            }
+        });
+        let normalize = normalize.and_then(|n| match n.trim() {
+            "lower" => Some(Normalize::Lower),
+            "upper" => Some(Normalize::Upper),
+            "email" => Some(Normalize::Email),
+            other => {
+                cx.err(
+                    &join(&key, "normalize"),
+                    format!("`{other}` is not one of lower, upper, email"),
+                );
+                None
+            }
+        });
+        out.push(FieldDef {
+            name,
+            source,
+            pattern,
+            normalize,
+        });
+    }
+    out
+}

@@ -1,0 +1,285 @@
+//! Reading a policy's fields from a request: headers, cookies, the query string, and
+//! (when the policy needs it) a form or JSON body, narrowed by `pattern` and
+//! normalised. A value that is not there is `None`: a check with a missing input is
+//! skipped, never a signal.
+
+use crate::config::{FieldDef, FieldSource, Normalize};
+
+/// Why a body could not be read for its fields: the signal `unreadable_body`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreadable {
+    /// longer than `body_limit`
+    TooLarge,
+    /// `Content-Encoding` other than identity
+    Compressed,
+    /// not valid for its content type (or a type no field can be read from)
+    Malformed,
+}
+
+impl Unreadable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unreadable::TooLarge => "larger than body_limit",
+            Unreadable::Compressed => "compressed (Content-Encoding)",
+            Unreadable::Malformed => "malformed for its content type",
+        }
+    }
+}
+
+/// The body, as far as the fields are concerned.
+pub enum Body<'a> {
+    /// the route's policy reads no body field
+    NotNeeded,
+    /// read whole: the bytes and the `Content-Type`
+    Read(&'a [u8], Option<&'a str>),
+    Unreadable(Unreadable),
+}
+
+/// A body parsed once for all the fields that read it.
+enum Parsed<'a> {
+    None,
+    Form(Vec<(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>),
+    Json(serde_json::Value),
+}
+
+fn media_type(ct: Option<&str>) -> String {
+    ct.unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Parse the body for the fields, or say why it cannot be.
+fn parse<'a>(
+    body: &Body<'a>,
+    wants_form: bool,
+    wants_json: bool,
+) -> Result<Parsed<'a>, Unreadable> {
+    let (bytes, ct) = match body {
+        Body::NotNeeded => return Ok(Parsed::None),
+        Body::Unreadable(u) => return Err(*u),
+        Body::Read(b, ct) => (*b, *ct),
+    };
+    if bytes.is_empty() {
+        // no body at all: the fields are missing, not unreadable
+        return Ok(Parsed::None);
+    }
+    let mt = media_type(ct);
+    if wants_json && (mt == "application/json" || mt.ends_with("+json")) {
+        return serde_json::from_slice(bytes)
+            .map(Parsed::Json)
+            .map_err(|_| Unreadable::Malformed);
+    }
+    if wants_form && mt == "application/x-www-form-urlencoded" {
+        if std::str::from_utf8(bytes).is_err() {
+            return Err(Unreadable::Malformed);
+        }
+        return Ok(Parsed::Form(form_urlencoded::parse(bytes).collect()));
+    }
+    // a body the fields cannot be read from (another type, or none declared): a
+    // client must not dodge a check by mislabelling its body
+    Err(Unreadable::Malformed)
+}
+
+fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k.trim() == name).then(|| v.trim().trim_matches('"'))
+        })
+}
+
+fn json_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// `Name+tag@Gmail.com` → `name@gmail.com`; dots dropped from Gmail local parts.
+fn normalize_email(s: &str) -> String {
+    let lower = s.trim().to_lowercase();
+    let Some((local, domain)) = lower.rsplit_once('@') else {
+        return lower;
+    };
+    let local = local.split('+').next().unwrap_or(local);
+    let local = if domain == "gmail.com" || domain == "googlemail.com" {
+        local.replace('.', "")
+    } else {
+        local.to_string()
+    };
+    format!("{local}@{domain}")
+}
+
+fn finish(def: &FieldDef, raw: String) -> Option<String> {
+    let v = match &def.pattern {
+        None => raw,
+        Some(re) => {
+            let c = re.captures(&raw)?;
+            c.get(1).or_else(|| c.get(0))?.as_str().to_string()
+        }
+    };
+    let v = match def.normalize {
+        None => v,
+        Some(Normalize::Lower) => v.to_lowercase(),
+        Some(Normalize::Upper) => v.to_uppercase(),
+        Some(Normalize::Email) => normalize_email(&v),
+    };
+    (!v.is_empty()).then_some(v)
+}
+
+/// The values of `wanted` fields (indexes into `defs`), in a vector indexed like
+/// `defs`; and why the body could not be read, when it could not.
+pub fn extract(
+    defs: &[FieldDef],
+    wanted: &[usize],
+    headers: &http::HeaderMap,
+    query: Option<&str>,
+    body: &Body,
+) -> (Vec<Option<String>>, Option<Unreadable>) {
+    let mut out = vec![None; defs.len()];
+    let wants = |f: fn(&FieldSource) -> bool| wanted.iter().any(|&i| f(&defs[i].source));
+    let (parsed, unreadable) = match parse(
+        body,
+        wants(|s| matches!(s, FieldSource::Form(_))),
+        wants(|s| matches!(s, FieldSource::Json(_))),
+    ) {
+        Ok(p) => (p, None),
+        Err(u) => (Parsed::None, Some(u)),
+    };
+    for &i in wanted {
+        let def = &defs[i];
+        let raw: Option<String> = match &def.source {
+            FieldSource::Header(h) => headers
+                .get(h.as_str())
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            FieldSource::Cookie(c) => cookie(headers, c).map(str::to_string),
+            FieldSource::Query(q) => query.and_then(|qs| {
+                form_urlencoded::parse(qs.as_bytes())
+                    .find(|(k, _)| k == q)
+                    .map(|(_, v)| v.into_owned())
+            }),
+            FieldSource::Form(f) => match &parsed {
+                Parsed::Form(pairs) => pairs
+                    .iter()
+                    .find(|(k, _)| k == f)
+                    .map(|(_, v)| v.to_string()),
+                _ => None,
+            },
+            FieldSource::Json(ptr) => match &parsed {
+                Parsed::Json(v) => v.pointer(ptr).and_then(json_text),
+                _ => None,
+            },
+        };
+        out[i] = raw.and_then(|r| finish(def, r));
+    }
+    (out, unreadable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(source: FieldSource, pattern: Option<&str>, normalize: Option<Normalize>) -> FieldDef {
+        FieldDef {
+            name: "f".into(),
+            source,
+            pattern: pattern.map(|p| regex::Regex::new(p).unwrap()),
+            normalize,
+        }
+    }
+
+    fn one(
+        d: FieldDef,
+        headers: &http::HeaderMap,
+        query: Option<&str>,
+        body: &Body,
+    ) -> (Option<String>, Option<Unreadable>) {
+        let (v, u) = extract(&[d], &[0], headers, query, body);
+        (v[0].clone(), u)
+    }
+
+    #[test]
+    fn every_source_pattern_and_normalization() {
+        let mut h = http::HeaderMap::new();
+        h.insert("x-client-timezone", "Asia/Calcutta".parse().unwrap());
+        h.append(
+            http::header::COOKIE,
+            "a=1; device_id=\"d-42\"".parse().unwrap(),
+        );
+        let none = Body::NotNeeded;
+        let tz = def(FieldSource::Header("x-client-timezone".into()), None, None);
+        assert_eq!(one(tz, &h, None, &none).0.as_deref(), Some("Asia/Calcutta"));
+        let dev = def(FieldSource::Cookie("device_id".into()), None, None);
+        assert_eq!(one(dev, &h, None, &none).0.as_deref(), Some("d-42"));
+        let r = def(
+            FieldSource::Query("ref".into()),
+            None,
+            Some(Normalize::Upper),
+        );
+        assert_eq!(
+            one(r, &h, Some("x=1&ref=abc%2B1"), &none).0.as_deref(),
+            Some("ABC+1")
+        );
+
+        let json = br#"{"code":"PPP-IN-65","n":7,"deep":{"list":["x","y"]}}"#;
+        let jb = Body::Read(json, Some("application/json; charset=utf-8"));
+        let cc = def(
+            FieldSource::Json("/code".into()),
+            Some("^PPP-([A-Z]{2})-"),
+            None,
+        );
+        assert_eq!(one(cc, &h, None, &jb).0.as_deref(), Some("IN"));
+        let n = def(FieldSource::Json("/n".into()), None, None);
+        assert_eq!(one(n, &h, None, &jb).0.as_deref(), Some("7"));
+        let deep = def(FieldSource::Json("/deep/list/1".into()), None, None);
+        assert_eq!(one(deep, &h, None, &jb).0.as_deref(), Some("y"));
+        let miss = def(FieldSource::Json("/code".into()), Some("^WELCOME"), None);
+        assert_eq!(one(miss, &h, None, &jb).0, None);
+
+        let form = b"email=John.Smith%2Bpromo%40GMail.com&ref=z";
+        let fb = Body::Read(form, Some("application/x-www-form-urlencoded"));
+        let e = def(
+            FieldSource::Form("email".into()),
+            None,
+            Some(Normalize::Email),
+        );
+        assert_eq!(
+            one(e, &h, None, &fb).0.as_deref(),
+            Some("johnsmith@gmail.com")
+        );
+    }
+
+    #[test]
+    fn a_body_that_cannot_be_read_says_why() {
+        let h = http::HeaderMap::new();
+        let j = def(FieldSource::Json("/code".into()), None, None);
+        let bad = Body::Read(b"{\"code\":", Some("application/json"));
+        assert_eq!(
+            one(j.clone(), &h, None, &bad),
+            (None, Some(Unreadable::Malformed))
+        );
+        // a JSON field from a body labelled as something else is not read
+        let mislabelled = Body::Read(b"{\"code\":\"X\"}", Some("text/plain"));
+        assert_eq!(
+            one(j.clone(), &h, None, &mislabelled).1,
+            Some(Unreadable::Malformed)
+        );
+        // no body at all: missing, not unreadable
+        let empty = Body::Read(b"", None);
+        assert_eq!(one(j.clone(), &h, None, &empty), (None, None));
+        let empty_json = Body::Read(b"", Some("application/json"));
+        assert_eq!(one(j.clone(), &h, None, &empty_json), (None, None));
+        let big = Body::Unreadable(Unreadable::TooLarge);
+        assert_eq!(one(j, &h, None, &big), (None, Some(Unreadable::TooLarge)));
+    }
+}

@@ -1,0 +1,91 @@
+//! Reading a request body before the decision, for the form:/json: fields of a policy,
+//! without changing what the origin receives.
+//!
+//! Pingora replays to the origin what `request_filter` read, from its retry buffer
+//! (64 KiB), and then streams the rest. So riskgate turns that buffer on before it
+//! reads, reads at most `body_limit` (≤ 64 KiB) and never past a declared
+//! `Content-Length` over the limit; what it read past the buffer's size is put back in
+//! front of the rest by [`Replay`]. The origin gets the client's bytes, in order, with
+//! the client's framing.
+
+use bytes::{Bytes, BytesMut};
+use pingora::prelude::*;
+
+use crate::evidence::fields::Unreadable;
+
+/// What the fields can read, and what must be put back before the rest of the body.
+pub struct ReadBody {
+    /// the whole body, when it was read within the limit
+    pub bytes: Option<Bytes>,
+    pub unreadable: Option<Unreadable>,
+    pub replay: Replay,
+}
+
+/// Bytes read before the decision that Pingora's retry buffer could not keep: they go
+/// to the origin in front of the first chunk that follows.
+#[derive(Default)]
+pub struct Replay(Option<Bytes>);
+
+impl Replay {
+    /// Put the bytes back in front of `chunk` (once).
+    pub fn prepend(&mut self, chunk: &mut Option<Bytes>) {
+        if let Some(prefix) = self.0.take() {
+            let mut b = BytesMut::from(&prefix[..]);
+            if let Some(c) = chunk.take() {
+                b.extend_from_slice(&c);
+            }
+            *chunk = Some(b.freeze());
+        }
+    }
+}
+
+/// Read the body for the fields, up to `limit` bytes.
+pub async fn read(session: &mut Session, limit: usize) -> Result<ReadBody> {
+    let h = &session.req_header().headers;
+    let encoded = h
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity"));
+    let declared = h
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let not_read = |u| ReadBody {
+        bytes: None,
+        unreadable: Some(u),
+        replay: Replay::default(),
+    };
+    if encoded {
+        return Ok(not_read(Unreadable::Compressed));
+    }
+    if declared.is_some_and(|n| n > limit as u64) {
+        // padded past the limit: not read at all, forwarded as it comes
+        return Ok(not_read(Unreadable::TooLarge));
+    }
+    session.as_mut().enable_retry_buffering();
+    let mut buf = BytesMut::new();
+    let mut over = false;
+    while let Some(chunk) = session.read_request_body().await? {
+        buf.extend_from_slice(&chunk);
+        if buf.len() > limit {
+            over = true;
+            break;
+        }
+    }
+    let read = buf.freeze();
+    let truncated = session.as_ref().retry_buffer_truncated();
+    if truncated && session.as_mut().is_body_done() {
+        // Pingora has nothing to replay and no more body to stream: the origin would
+        // wait for bytes that never come. Only a chunked body larger than Pingora's
+        // buffer, ended by the read that crossed the limit, gets here.
+        return Error::e_explain(
+            ErrorType::HTTPStatus(413),
+            "request body over body_limit, read to its end past the replay buffer",
+        );
+    }
+    Ok(ReadBody {
+        bytes: (!over).then(|| read.clone()),
+        unreadable: over.then_some(Unreadable::TooLarge),
+        replay: Replay(truncated.then_some(read)),
+    })
+}

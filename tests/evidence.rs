@@ -1,0 +1,234 @@
+//! The request's own evidence on the real gateway with a real origin: fields from
+//! headers and from JSON and form bodies (fixed length and chunked), the checks true
+//! and false, bodies at and over `body_limit`, malformed and compressed bodies, and the
+//! origin receiving exactly the bytes the client sent.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+
+const SE: &str = "89.160.20.112"; // Sweden in MaxMind's test City database
+
+fn gateway(body_limit: &str) -> Gateway {
+    start(&format!(
+        r#"client_ip: {{ trusted_proxies: ["127.0.0.1/32"] }}
+intel:
+  mmdb: {{ geo: {geo} }}
+fields:
+  coupon_country: {{ from: "json:/code", pattern: "^PPP-([A-Z]{{2}})-" }}
+  form_country: {{ from: "form:country", normalize: upper }}
+  timezone: header:x-client-timezone
+body_limit: {body_limit}
+routes:
+  - {{ name: coupon, path: /c, methods: [POST], policy: promo }}
+  - {{ name: signup, path: /s, methods: [POST], policy: signup }}
+  - {{ name: plain, path: /p, methods: [POST], policy: plain }}
+policies:
+  promo:
+    mode: shadow
+    checks: {{ declared_country: coupon_country, timezone: timezone, regions: [[DE, FR, SE]] }}
+  signup:
+    mode: shadow
+    checks: {{ declared_country: form_country }}
+  plain:
+    mode: shadow
+"#,
+        geo = data("GeoIP2-City-Test.mmdb"),
+    ))
+}
+
+/// Send a request with a fixed-length body, or a chunked one when `chunks` is given.
+fn send(
+    gw: &Gateway,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    chunks: Option<usize>,
+) -> Resp {
+    let mut s = TcpStream::connect(gw.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\nX-Forwarded-For: {SE}\r\n"
+    );
+    for (k, v) in headers {
+        head += &format!("{k}: {v}\r\n");
+    }
+    let mut out = Vec::new();
+    match chunks {
+        None => {
+            head += &format!("Content-Length: {}\r\n\r\n", body.len());
+            out.extend_from_slice(head.as_bytes());
+            out.extend_from_slice(body);
+        }
+        Some(size) => {
+            head += "Transfer-Encoding: chunked\r\n\r\n";
+            out.extend_from_slice(head.as_bytes());
+            for c in body.chunks(size.max(1)) {
+                out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+                out.extend_from_slice(c);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
+    }
+    s.write_all(&out).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    parse_response(&buf)
+}
+
+/// (reasons, the body the origin got) of a request that reached the origin.
+fn outcome(
+    gw: &Gateway,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    chunks: Option<usize>,
+) -> String {
+    let before = gw.seen.arrivals();
+    let r = send(gw, path, headers, body, chunks);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(gw.seen.arrivals(), before + 1);
+    let seen = last_seen(gw, path);
+    // byte for byte: what the client sent is what the origin got
+    assert_eq!(seen.body.len(), body.len(), "body length at the origin");
+    assert!(seen.body == body, "the origin got other bytes");
+    seen.header("x-risk-reasons").unwrap_or("").to_string()
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+#[test]
+fn a_declared_country_in_a_json_body_fixed_or_chunked() {
+    let gw = gateway("1KiB");
+    for chunks in [None, Some(5)] {
+        let mismatch = br#"{"code":"PPP-IN-65","cart":[1,2,3]}"#;
+        assert_eq!(
+            outcome(&gw, "/c", &[JSON], mismatch, chunks),
+            "country_mismatch",
+            "{chunks:?}"
+        );
+        // the address's own country, and a country of its region group
+        assert_eq!(
+            outcome(&gw, "/c", &[JSON], br#"{"code":"PPP-SE-10"}"#, chunks),
+            ""
+        );
+        assert_eq!(
+            outcome(&gw, "/c", &[JSON], br#"{"code":"PPP-FR-10"}"#, chunks),
+            ""
+        );
+        // no declared country: the check is skipped
+        assert_eq!(
+            outcome(&gw, "/c", &[JSON], br#"{"code":"WELCOME10"}"#, chunks),
+            ""
+        );
+        assert_eq!(outcome(&gw, "/c", &[JSON], b"", chunks), "");
+    }
+}
+
+#[test]
+fn a_declared_country_in_a_form_body() {
+    let gw = gateway("1KiB");
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    assert_eq!(
+        outcome(&gw, "/s", &[form], b"email=a%40b.c&country=in", None),
+        "country_mismatch"
+    );
+    assert_eq!(outcome(&gw, "/s", &[form], b"country=se&x=1", Some(3)), "");
+}
+
+#[test]
+fn a_time_zone_against_the_country() {
+    let gw = gateway("1KiB");
+    let tz = |z: &str| {
+        outcome(
+            &gw,
+            "/c",
+            &[JSON, ("X-Client-Timezone", z)],
+            br#"{"code":"PPP-SE-1"}"#,
+            None,
+        )
+    };
+    assert_eq!(tz("America/Los_Angeles"), "timezone_mismatch");
+    assert_eq!(tz("Asia/Calcutta"), "timezone_mismatch");
+    assert_eq!(tz("Europe/Stockholm"), "");
+    // Europe/Berlin is used in Sweden too (tzdb zone1970.tab)
+    assert_eq!(tz("Europe/Berlin"), "");
+    // not a zone with a country: skipped
+    assert_eq!(tz("Etc/UTC"), "");
+    assert_eq!(tz("Mars/Base"), "");
+}
+
+#[test]
+fn bodies_at_and_over_the_limit_malformed_or_compressed() {
+    let gw = gateway("1KiB");
+    // exactly at the limit: read, and the field found
+    let mut at = br#"{"code":"PPP-IN-65","pad":""#.to_vec();
+    at.resize(1024 - 2, b'x');
+    at.extend_from_slice(b"\"}");
+    assert_eq!(at.len(), 1024);
+    for chunks in [None, Some(100)] {
+        assert_eq!(outcome(&gw, "/c", &[JSON], &at, chunks), "country_mismatch");
+    }
+    // one byte over: padding never skips the check, it is a signal of its own
+    let mut over = at.clone();
+    over.insert(over.len() - 2, b'x');
+    for chunks in [None, Some(100), Some(2000)] {
+        assert_eq!(
+            outcome(&gw, "/c", &[JSON], &over, chunks),
+            "unreadable_body",
+            "{chunks:?}"
+        );
+    }
+    // malformed JSON, a JSON field in a body labelled otherwise, a compressed body
+    assert_eq!(
+        outcome(&gw, "/c", &[JSON], br#"{"code":"PPP-IN-65""#, None),
+        "unreadable_body"
+    );
+    assert_eq!(
+        outcome(
+            &gw,
+            "/c",
+            &[("Content-Type", "text/plain")],
+            br#"{"code":"PPP-IN-65"}"#,
+            None
+        ),
+        "unreadable_body"
+    );
+    assert_eq!(
+        outcome(
+            &gw,
+            "/c",
+            &[JSON, ("Content-Encoding", "gzip")],
+            b"\x1f\x8b\x08\x00not really",
+            None
+        ),
+        "unreadable_body"
+    );
+    // a policy that reads no body field never reads (nor judges) the body
+    assert_eq!(outcome(&gw, "/p", &[JSON], b"{not json", None), "");
+}
+
+#[test]
+fn a_large_chunked_body_past_the_replay_buffer_reaches_the_origin_whole() {
+    let gw = gateway("64KiB");
+    // 100 KiB in 16 KiB chunks: riskgate reads past 64 KiB, then the rest streams
+    let mut big = br#"{"code":"PPP-IN-65","pad":""#.to_vec();
+    big.extend((0..100 * 1024).map(|i| b'a' + (i % 26) as u8));
+    big.extend_from_slice(b"\"}");
+    assert_eq!(
+        outcome(&gw, "/c", &[JSON], &big, Some(16 * 1024)),
+        "unreadable_body"
+    );
+    // and a fixed-length one, declared over the limit: not read at all
+    assert_eq!(outcome(&gw, "/c", &[JSON], &big, None), "unreadable_body");
+    // within the limit, chunked in pieces: read whole
+    let mut ok = br#"{"code":"PPP-SE-65","pad":""#.to_vec();
+    ok.extend((0..60 * 1024).map(|i| b'a' + (i % 26) as u8));
+    ok.extend_from_slice(b"\"}");
+    assert_eq!(outcome(&gw, "/c", &[JSON], &ok, Some(7000)), "");
+}
