@@ -21,9 +21,19 @@ fn every_demo_example_does_what_it_says_on_the_shipped_config() {
         .collect::<Vec<_>>()
         .join("\n");
     let gw = start(&body);
-    for (what, ip, method, path) in riskgate::demo::EXAMPLES {
+    for (what, ip, method, path, body) in riskgate::demo::EXAMPLES {
         let before = gw.seen.arrivals();
-        let r = request(gw.addr, method, path, &[("X-Forwarded-For", ip)], "");
+        let body = match (method, body) {
+            ("POST", "") => riskgate::demo::DEFAULT_BODY,
+            (_, b) => b,
+        };
+        let r = request(
+            gw.addr,
+            method,
+            path,
+            &[("X-Forwarded-For", ip), ("Content-Type", "application/json")],
+            body,
+        );
         let outcome = what.split([':', ',']).next().unwrap();
         match outcome {
             "block" => assert_eq!(r.status, 403, "{what}"),
@@ -37,6 +47,13 @@ fn every_demo_example_does_what_it_says_on_the_shipped_config() {
                 assert_eq!(seen.header("x-risk-action"), None, "{what}");
             } else {
                 assert_eq!(seen.header("x-risk-action"), Some(outcome), "{what}");
+            }
+            // a signal the example names is among the reasons
+            if let Some(sig) = what.rsplit(": ").next().and_then(|t| t.split(' ').next()) {
+                if sig.contains('_') {
+                    let reasons = seen.header("x-risk-reasons").unwrap_or("");
+                    assert!(reasons.split(',').any(|r| r == sig), "{what}: {reasons}");
+                }
             }
             if let Some(net) = what.split("network ").nth(1) {
                 let net = net.split([':', ' ']).next().unwrap();

@@ -7,55 +7,74 @@ use std::net::SocketAddr;
 
 use crate::config::Config;
 
-/// The demo's example clients: (what it shows, X-Forwarded-For, method, path).
-pub const EXAMPLES: [(&str, &str, &str, &str); 8] = [
+/// The JSON body the demo's POST examples send unless they say otherwise.
+pub const DEFAULT_BODY: &str = r#"{"code":"WELCOME10"}"#;
+
+/// The demo's example clients: (what it shows, X-Forwarded-For, method, path, JSON body
+/// of a POST; empty for [`DEFAULT_BODY`]).
+pub const EXAMPLES: [(&str, &str, &str, &str, &str); 9] = [
     (
         "allow: a residential client in Sweden (AS29518 Bredband2)",
         "89.160.20.112",
         "POST",
         "/api/apply-coupon",
+        "",
     ),
     (
         "verify: an anonymous VPN (MaxMind Anonymous-IP), score 30",
         "1.2.0.1",
         "POST",
         "/api/apply-coupon",
+        "",
+    ),
+    (
+        "verify: a PPP-IN-65 coupon (it declares India) redeemed from Sweden: country_mismatch 40",
+        "89.160.20.112",
+        "POST",
+        "/api/apply-coupon",
+        r#"{"code":"PPP-IN-65"}"#,
     ),
     (
         "block: a datacenter address alone (data/datacenter.txt, hosting 70), answered 403",
         "1.92.3.4",
         "POST",
         "/api/apply-coupon",
+        "",
     ),
     (
         "allow, network relay: iCloud Private Relay egress (data/icloud-private-relay.txt), never hosting",
         "104.28.28.5",
         "POST",
         "/api/apply-coupon",
+        "",
     ),
     (
         "allow, network mobile: T-Mobile US (data/carriers/), its limits relaxed × mobile_multiplier",
         "172.32.1.1",
         "POST",
         "/api/apply-coupon",
+        "",
     ),
     (
         "block: an address on data/deny.txt, answered 403 by riskgate",
         "203.0.113.7",
         "POST",
         "/api/apply-coupon",
+        "",
     ),
     (
         "block: a Tor exit from data/tor-exit-addresses.txt, answered 403",
         "185.241.208.232",
         "POST",
         "/api/apply-coupon",
+        "",
     ),
     (
         "unmatched path: forwarded untouched, no lookups, no X-Risk-* headers",
         "185.241.208.232",
         "GET",
         "/products",
+        "",
     ),
 ];
 
@@ -92,11 +111,12 @@ pub fn instructions(cfg: &Config, origin: SocketAddr) -> String {
         cfg.file.display(),
         cfg.admin
     );
-    for (what, ip, method, path) in EXAMPLES {
+    for (what, ip, method, path, body) in EXAMPLES {
         let data = if method == "POST" {
-            " -d 'code=WELCOME10'"
+            let body = if body.is_empty() { DEFAULT_BODY } else { body };
+            format!(" -H 'Content-Type: application/json' -d '{body}'")
         } else {
-            ""
+            String::new()
         };
         out += &format!(
             "  # {what}\n  curl -i -X {method} http://{listen}{path} -H 'X-Forwarded-For: {ip}'{data}\n\n"
