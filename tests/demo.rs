@@ -31,7 +31,10 @@ fn every_demo_example_does_what_it_says_on_the_shipped_config() {
             gw.addr,
             method,
             path,
-            &[("X-Forwarded-For", ip), ("Content-Type", "application/json")],
+            &[
+                ("X-Forwarded-For", ip),
+                ("Content-Type", "application/json"),
+            ],
             body,
         );
         let outcome = what.split([':', ',']).next().unwrap();

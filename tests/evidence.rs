@@ -232,3 +232,51 @@ fn a_large_chunked_body_past_the_replay_buffer_reaches_the_origin_whole() {
     ok.extend_from_slice(b"\"}");
     assert_eq!(outcome(&gw, "/c", &[JSON], &ok, Some(7000)), "");
 }
+
+#[test]
+fn the_decision_log_records_the_evidence_the_checks_read() {
+    let gw = start_logged(&format!(
+        r#"log: {{ level: info }}
+client_ip: {{ trusted_proxies: ["127.0.0.1/32"] }}
+intel:
+  mmdb: {{ geo: {geo} }}
+fields:
+  coupon_country: {{ from: "json:/code", pattern: "^PPP-([A-Z]{{2}})-" }}
+  timezone: header:x-client-timezone
+routes:
+  - {{ name: coupon, path: /c, methods: [POST], policy: promo }}
+policies:
+  promo:
+    mode: shadow
+    checks: {{ declared_country: coupon_country, timezone: timezone, language: true }}
+"#,
+        geo = data("GeoIP2-City-Test.mmdb"),
+    ));
+    send(
+        &gw,
+        "/c",
+        &[
+            JSON,
+            ("X-Client-Timezone", "America/Los_Angeles"),
+            ("Accept-Language", "en-US,en;q=0.9"),
+        ],
+        br#"{"code":"PPP-IN-65"}"#,
+        None,
+    );
+    let mut line = String::new();
+    wait_until(10, "the decision line", || {
+        line = gw
+            .log_text()
+            .lines()
+            .find(|l| l.contains("\"message\":\"decision\""))
+            .unwrap_or("")
+            .to_string();
+        !line.is_empty()
+    });
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["timezone"], "America/Los_Angeles", "{line}");
+    assert_eq!(v["declared_country"], "IN", "{line}");
+    assert_eq!(v["accept_language"], "en-US,en;q=0.9", "{line}");
+    // English is spoken in Sweden (CLDR): no language_mismatch
+    assert_eq!(v["reasons"], "timezone_mismatch,country_mismatch", "{line}");
+}

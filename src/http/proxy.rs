@@ -39,6 +39,8 @@ struct Matched {
     decision: Decision,
     started: Instant,
     decision_time: Duration,
+    /// what the request said that the checks read (only when the policy reads fields)
+    said: Option<crate::record::log::Said>,
 }
 
 impl Gateway {
@@ -175,6 +177,14 @@ impl ProxyHttp for Gateway {
             unreadable_body: unreadable,
             ..Request::from_headers(&req.headers)
         };
+        let said = (!policy.fields.is_empty()).then(|| {
+            let field = |i: Option<usize>| i.and_then(|i| request.field(i)).map(str::to_string);
+            crate::record::log::Said {
+                timezone: field(policy.checks.timezone),
+                declared_country: field(policy.checks.declared_country),
+                unreadable_body: unreadable.map(|u| u.as_str()),
+            }
+        });
         let mut decision = decide::assess(&facts, &request, policy, &cfg.intel);
         if decision.needs_limits() && !policy.limits.is_empty() {
             let outcome = snap.limiters.check(pi, policy, &facts);
@@ -196,6 +206,7 @@ impl ProxyHttp for Gateway {
             decision,
             started,
             decision_time: took,
+            said,
         }));
         let answered = match verdict {
             Verdict::Forward => false,
@@ -262,6 +273,7 @@ impl ProxyHttp for Gateway {
             m.decision_time,
             m.started.elapsed(),
             session.req_header(),
+            m.said.as_ref(),
             status,
             e,
         );

@@ -115,6 +115,23 @@ fn accept_language(req: &RequestHeader) -> &str {
     }
 }
 
+/// The request's own evidence a policy's checks read, for the log. Time zones and
+/// declared countries identify no one: they are written plain, cut at 64 characters.
+#[derive(Debug, Default)]
+pub struct Said {
+    pub timezone: Option<String>,
+    pub declared_country: Option<String>,
+    pub unreadable_body: Option<&'static str>,
+}
+
+fn cut(s: &Option<String>) -> &str {
+    let v = s.as_deref().unwrap_or("");
+    match v.char_indices().nth(64) {
+        Some((i, _)) => &v[..i],
+        None => v,
+    }
+}
+
 /// One structured line for a matched request.
 #[allow(clippy::too_many_arguments)]
 pub fn decision(
@@ -126,6 +143,7 @@ pub fn decision(
     decision_time: Duration,
     latency: Duration,
     req: &RequestHeader,
+    said: Option<&Said>,
     status: u16,
     error: Option<&pingora::Error>,
 ) {
@@ -142,6 +160,9 @@ pub fn decision(
         action = d.action.as_str(),
         reasons = %d.reasons.render(&cfg.intel.lists),
         accept_language = accept_language(req),
+        timezone = said.map_or("", |s| cut(&s.timezone)),
+        declared_country = said.map_or("", |s| cut(&s.declared_country)),
+        unreadable_body = said.and_then(|s| s.unreadable_body).unwrap_or(""),
         lists = %ListNotes { cfg, intel, facts },
         network = d.network.as_str(),
         mode = d.mode.as_str(),
