@@ -45,6 +45,9 @@ enum Cmd {
         /// A request header, 'Name: value' (repeatable), e.g. X-Forwarded-For.
         #[arg(long = "header", short = 'H')]
         headers: Vec<String>,
+        /// The request body, for the policy's form:/json: fields (with -H 'Content-Type: ...').
+        #[arg(long = "data", short = 'd')]
+        body: Option<String>,
         /// A readable table instead of JSON.
         #[arg(long)]
         table: bool,
@@ -109,6 +112,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             path,
             method,
             headers,
+            body,
             table,
         } => {
             let snap = match server::load(&cli.config) {
@@ -116,7 +120,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => return Ok(config_exit(&e)),
             };
             let hdrs = riskgate::admin::explain::header_map(&headers)?;
-            let v = riskgate::admin::explain::explain(&snap, ip, &path, &method, &hdrs)?;
+            let body = body.as_deref().map(str::as_bytes);
+            let v = riskgate::admin::explain::explain(&snap, ip, &path, &method, &hdrs, body)?;
             if table {
                 print!("{}", riskgate::admin::explain::table(&v));
             } else {

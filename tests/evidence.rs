@@ -280,3 +280,49 @@ policies:
     // English is spoken in Sweden (CLDR): no language_mismatch
     assert_eq!(v["reasons"], "timezone_mismatch,country_mismatch", "{line}");
 }
+
+#[test]
+fn explain_reads_the_fields_from_the_headers_and_body_it_is_given() {
+    let gw = gateway("1KiB");
+    // the admin port: POST /explain with the request's body
+    let r = request(
+        gw.admin,
+        "POST",
+        "/explain?ip=89.160.20.112&path=/c&method=POST&header=Content-Type%3A%20application/json&header=X-Client-Timezone%3A%20Asia/Calcutta",
+        &[],
+        r#"{"code":"PPP-IN-65"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["fields"]["coupon_country"], "IN");
+    assert_eq!(v["fields"]["timezone"], "Asia/Calcutta");
+    let sigs: Vec<&str> = v["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["signal"].as_str().unwrap())
+        .collect();
+    assert_eq!(sigs, ["timezone_mismatch", "country_mismatch"]);
+    assert_eq!(v["score"], 65);
+
+    // the CLI, with -H and -d, on the same config
+    let (code, out, err) = run_cli(&[
+        "explain",
+        "-c",
+        gw.config.to_str().unwrap(),
+        "89.160.20.112",
+        "--path",
+        "/c",
+        "--method",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"code":"PPP-DE-65"}"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Germany is in Sweden's region group here: no mismatch
+    assert_eq!(v["fields"]["coupon_country"], "DE");
+    assert_eq!(v["score"], 0);
+}

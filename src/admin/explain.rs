@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::decide::{self, LimitOutcome};
-use crate::evidence::Request;
+use crate::evidence::{fields, Request};
 use crate::http::{client_ip, headers};
 use crate::signals::{self, Signal};
 use crate::state::Snapshot;
@@ -59,6 +59,7 @@ pub fn explain(
     path: &str,
     method: &str,
     hdrs: &HeaderMap,
+    body: Option<&[u8]>,
 ) -> Result<Value, ExplainError> {
     let cfg: &Config = &snap.config;
     let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
@@ -107,6 +108,10 @@ pub fn explain(
         "lookup_errors": facts.lookup_errors,
     });
 
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
     let route = cfg.route_table.find(&method, path, hdrs);
     let Some(ri) = route else {
         return Ok(json!({
@@ -118,7 +123,35 @@ pub fn explain(
     };
     let r = &cfg.routes[ri];
     let policy = &cfg.policies[r.policy];
-    let request = Request::from_headers(hdrs);
+    // the policy's fields, read as the live path reads them
+    let ct = hdrs
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let encoded = hdrs
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
+    let b = body.unwrap_or_default();
+    let read = if !policy.needs_body {
+        fields::Body::NotNeeded
+    } else if encoded {
+        fields::Body::Unreadable(fields::Unreadable::Compressed)
+    } else if b.len() > cfg.body_limit {
+        fields::Body::Unreadable(fields::Unreadable::TooLarge)
+    } else {
+        fields::Body::Read(b, ct)
+    };
+    let (values, unreadable) = fields::extract(&cfg.fields, &policy.fields, hdrs, query, &read);
+    let request = Request {
+        fields: &values,
+        unreadable_body: unreadable,
+        ..Request::from_headers(hdrs)
+    };
+    let fields_json: serde_json::Map<String, Value> = policy
+        .fields
+        .iter()
+        .map(|&i| (cfg.fields[i].name.clone(), json!(values[i])))
+        .collect();
     let d = decide::decide(
         &facts,
         &request,
@@ -173,6 +206,7 @@ pub fn explain(
         "ip": ip.to_string(), "path": path, "method": method.as_str(),
         "route": r.name, "policy": policy.name, "mode": policy.mode.as_str(),
         "facts": facts_json,
+        "fields": fields_json,
         "signals": signals,
         "score": d.score,
         "thresholds": {"verify": policy.thresholds.verify, "block": policy.thresholds.block},

@@ -111,7 +111,20 @@ impl ServeHttp for AdminApp {
                                         "note": "the running config stays in service"}),
                 ),
             },
-            ("GET", "/explain") => {
+            ("GET" | "POST", "/explain") => {
+                // POST: the body is the explained request's body (for form:/json: fields)
+                let mut body = Vec::new();
+                if method == http::Method::POST {
+                    while let Ok(Some(chunk)) = session.read_request_body().await {
+                        body.extend_from_slice(&chunk);
+                        if body.len() > 1024 * 1024 {
+                            return json(
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                &serde_json::json!({"error": "an explained body is at most 1 MiB"}),
+                            );
+                        }
+                    }
+                }
                 let Some(ip) = query_param(&query, "ip").and_then(|s| s.parse::<IpAddr>().ok())
                 else {
                     return json(
@@ -147,7 +160,8 @@ impl ServeHttp for AdminApp {
                     }
                 }
                 let snap = self.state.load_full();
-                match explain::explain(&snap, ip, &p, &m, &hdrs) {
+                let body = (method == http::Method::POST).then_some(body.as_slice());
+                match explain::explain(&snap, ip, &p, &m, &hdrs, body) {
                     Ok(v) => json(StatusCode::OK, &v),
                     Err(e) => json(
                         StatusCode::BAD_REQUEST,
@@ -157,7 +171,7 @@ impl ServeHttp for AdminApp {
             }
             _ => json(
                 StatusCode::NOT_FOUND,
-                &serde_json::json!({"error": "not found", "endpoints": ["GET /metrics", "GET /healthz", "GET /readyz", "GET /explain?ip=&path=&method=&header=", "POST /reload"]}),
+                &serde_json::json!({"error": "not found", "endpoints": ["GET /metrics", "GET /healthz", "GET /readyz", "GET /explain?ip=&path=&method=&header=", "POST /explain?… (body: the request's body)", "POST /reload"]}),
             ),
         }
     }
