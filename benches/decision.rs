@@ -7,6 +7,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use riskgate::decide::{self, LimitOutcome};
+use riskgate::evidence::fields::{self, Body};
 use riskgate::evidence::Request;
 use riskgate::state::Snapshot;
 
@@ -62,6 +63,35 @@ fn benches(c: &mut Criterion) {
             b.iter(|| decide::signals(black_box(&se), black_box(&req), policy, &cfg.intel))
         });
     }
+
+    // the shipped promo policy's fields from a 1 KiB JSON body and a header, then all
+    // of its checks on them (a PPP-IN coupon and a US time zone from Sweden)
+    let mut body = br#"{"code":"PPP-IN-65","cart":""#.to_vec();
+    body.resize(1024 - 2, b'x');
+    body.extend_from_slice(b"\"}");
+    let mut hdrs = http::HeaderMap::new();
+    hdrs.insert("x-client-timezone", "America/Los_Angeles".parse().unwrap());
+    hdrs.insert("accept-language", "en-US,en;q=0.9".parse().unwrap());
+    let read = Body::Read(&body, Some("application/json"));
+    c.bench_function("fields/json_1kib_and_header", |b| {
+        b.iter(|| {
+            fields::extract(
+                &cfg.fields,
+                &policy.fields,
+                black_box(&hdrs),
+                None,
+                black_box(&read),
+            )
+        })
+    });
+    let (values, _) = fields::extract(&cfg.fields, &policy.fields, &hdrs, None, &read);
+    let req = Request {
+        fields: &values,
+        ..Request::from_headers(&hdrs)
+    };
+    c.bench_function("check/all_promo_checks", |b| {
+        b.iter(|| decide::signals(black_box(&se), black_box(&req), policy, &cfg.intel))
+    });
 
     // each data source on its own, for the residential client (a hit in every MMDB)
     let ip: IpAddr = "89.160.20.112".parse().unwrap();
