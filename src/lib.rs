@@ -9,6 +9,7 @@ pub mod config;
 pub mod decide;
 pub mod demo;
 pub mod evidence;
+pub mod hops;
 pub mod http;
 pub mod intel;
 pub mod limits;

@@ -49,6 +49,7 @@ registry! {
     LanguageMismatch = "language_mismatch", 15, "none of the request's Accept-Language languages (q > 0, `ignore_languages` aside) is spoken in the address's country (CLDR territory data); skipped when the header, the country or every language is missing or ignored";
     TimezoneMismatch = "timezone_mismatch", 25, "the policy's `timezone` field names an IANA zone (or an old alias) that none of the address's country's tzdb zones is; skipped when the field, the country or the zone's countries are unknown";
     CountryMismatch = "country_mismatch", 40, "the policy's `declared_country` field is neither the address's country nor in one `regions` group with it";
+    CountryHopping = "country_hopping", 30, "the policy's `hopping` key (a device, a session) was seen from more than `max_countries` countries within `window`";
     UnreadableBody = "unreadable_body", 30, "the policy reads a form:/json: field but the body is larger than `body_limit`, compressed, or malformed for its content type: padding a body never skips a check";
     RateIp = "rate_ip", 0, "the policy's per-IP limit is exhausted";
     RateSubnet = "rate_subnet", 0, "the policy's per-subnet limit (/24, /48) is exhausted";

@@ -11,7 +11,7 @@ fn reference() -> String {
 #[test]
 fn every_config_key_is_in_the_reference() {
     let doc = reference();
-    let sections: [&[&str]; 17] = [
+    let sections: [&[&str]; 18] = [
         RawConfig::KEYS,
         RawLog::KEYS,
         RawClientIp::KEYS,
@@ -24,6 +24,7 @@ fn every_config_key_is_in_the_reference() {
         RawPolicy::KEYS,
         RawChecks::KEYS,
         RawField::KEYS,
+        RawHopping::KEYS,
         RawThresholds::KEYS,
         RawCountries::KEYS,
         RawSubnetPrefix::KEYS,

@@ -326,3 +326,60 @@ fn explain_reads_the_fields_from_the_headers_and_body_it_is_given() {
     assert_eq!(v["fields"]["coupon_country"], "DE");
     assert_eq!(v["score"], 0);
 }
+
+#[test]
+fn one_device_from_three_countries_is_hopping_within_the_window_only() {
+    let gw = start(&format!(
+        r#"client_ip: {{ trusted_proxies: ["127.0.0.1/32"] }}
+intel:
+  mmdb: {{ geo: {geo} }}
+fields:
+  device: cookie:device_id
+routes:
+  - {{ name: day, path: /d, methods: [POST], policy: day }}
+  - {{ name: short, path: /s, methods: [POST], policy: short }}
+policies:
+  day:
+    mode: shadow
+    checks: {{ hopping: {{ key: device, window: 24h, max_countries: 2 }} }}
+  short:
+    mode: shadow
+    checks: {{ hopping: {{ key: device, window: 2s, max_countries: 2 }} }}
+"#,
+        geo = data("GeoIP2-City-Test.mmdb"),
+    ));
+    // Sweden, Great Britain, the United States in MaxMind's test City database
+    let (se, gb, us) = ("89.160.20.112", "2.125.160.216", "216.160.83.56");
+    let hop = |path: &str, ip: &str, device: &str| {
+        let cookie = format!("theme=dark; device_id={device}");
+        let r = request(
+            gw.addr,
+            "POST",
+            path,
+            &[("X-Forwarded-For", ip), ("Cookie", cookie.as_str())],
+            "",
+        );
+        assert_eq!(r.status, 200);
+        let reasons = last_seen(&gw, path)
+            .header("x-risk-reasons")
+            .unwrap_or("")
+            .to_string();
+        reasons == "country_hopping"
+    };
+    assert!(!hop("/d", se, "dev-1"));
+    assert!(!hop("/d", gb, "dev-1"));
+    assert!(hop("/d", us, "dev-1"), "a third country within the day");
+    assert!(hop("/d", se, "dev-1"), "still three within the day");
+    // another device, and no device at all, are their own
+    assert!(!hop("/d", us, "dev-2"));
+    let r = request(gw.addr, "POST", "/d", &[("X-Forwarded-For", us)], "");
+    assert_eq!(r.status, 200);
+    assert_eq!(last_seen(&gw, "/d").header("x-risk-reasons"), Some(""));
+
+    // a 2 s window: three countries at once hop, and once the window has passed the
+    // old countries no longer count
+    assert!(!hop("/s", se, "dev-3"));
+    assert!(!hop("/s", gb, "dev-3"));
+    assert!(hop("/s", us, "dev-3"));
+    wait_until(10, "the window to pass", || !hop("/s", se, "dev-3"));
+}

@@ -142,9 +142,21 @@ pub fn explain(
         fields::Body::Read(b, ct)
     };
     let (values, unreadable) = fields::extract(&cfg.fields, &policy.fields, hdrs, query, &read);
+    // what the hopping store would say, recording nothing
+    let hop_countries = policy.checks.hopping.and_then(|h| {
+        let key = values.get(h.field)?.as_deref()?;
+        Some(snap.hops.peek(
+            r.policy,
+            key,
+            facts.country?,
+            h.window,
+            std::time::Instant::now(),
+        ))
+    });
     let request = Request {
         fields: &values,
         unreadable_body: unreadable,
+        hop_countries,
         ..Request::from_headers(hdrs)
     };
     let fields_json: serde_json::Map<String, Value> = policy

@@ -467,12 +467,26 @@ pub struct Checks {
     pub declared_country: Option<usize>,
     /// groups of countries that count as one for `declared_country`
     pub regions: Vec<Vec<CountryCode>>,
+    /// a key field seen from more than `max_countries` countries within `window` →
+    /// `country_hopping`
+    pub hopping: Option<Hopping>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hopping {
+    /// index into [`Config::fields`]
+    pub field: usize,
+    pub window: Duration,
+    pub max_countries: u32,
 }
 
 impl Checks {
     /// The fields these checks read.
     pub fn fields(&self) -> impl Iterator<Item = usize> + '_ {
-        self.timezone.into_iter().chain(self.declared_country)
+        self.timezone
+            .into_iter()
+            .chain(self.declared_country)
+            .chain(self.hopping.map(|h| h.field))
     }
 }
 

@@ -182,6 +182,15 @@ raw_struct! {
     pub timezone: Opt<String>,
     pub declared_country: Opt<String>,
     pub regions: Opt<Vec<Vec<String>>>,
+    pub hopping: Opt<RawHopping>,
+    }
+}
+
+raw_struct! {
+    pub struct RawHopping {
+    pub key: Opt<String>,
+    pub window: Opt<String>,
+    pub max_countries: Opt<u32>,
     }
 }
 

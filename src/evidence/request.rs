@@ -12,6 +12,9 @@ pub struct Request<'a> {
     pub fields: &'a [Option<String>],
     /// why the body could not be read, when the policy needed it and it could not be
     pub unreadable_body: Option<super::fields::Unreadable>,
+    /// the countries the policy's hopping key was seen from within its window, this
+    /// request's included (when the key and the country are known)
+    pub hop_countries: Option<usize>,
 }
 
 impl Request<'_> {
@@ -30,6 +33,7 @@ impl<'a> Request<'a> {
                 .and_then(|v| v.to_str().ok()),
             fields: &[],
             unreadable_body: None,
+            hop_countries: None,
         }
     }
 }

@@ -172,9 +172,18 @@ impl ProxyHttp for Gateway {
                 &b,
             )
         };
+        // the hopping key's countries, this request's recorded
+        let hop_countries = policy.checks.hopping.and_then(|h| {
+            let key = values.get(h.field)?.as_deref()?;
+            Some(
+                snap.hops
+                    .observe(pi, key, facts.country?, h.window, started),
+            )
+        });
         let request = Request {
             fields: &values,
             unreadable_body: unreadable,
+            hop_countries,
             ..Request::from_headers(&req.headers)
         };
         let said = (!policy.fields.is_empty()).then(|| {

@@ -23,6 +23,8 @@ pub struct Snapshot {
     pub config: Arc<Config>,
     pub intel: Arc<Intel>,
     pub limiters: Arc<Limiters>,
+    /// countries seen per hopping key; kept across reloads
+    pub hops: Arc<crate::hops::HopStore>,
     /// per route, like `config.routes`
     pub metrics: Arc<Vec<RouteMetrics>>,
 }
@@ -57,7 +59,12 @@ impl Snapshot {
         if config.policies.iter().any(|p| p.checks.timezone.is_some()) {
             crate::evidence::timezones::load();
         }
+        let hops = match previous {
+            Some(p) => p.hops.clone(),
+            None => Arc::new(crate::hops::HopStore::new(config.limiter_max_keys)),
+        };
         Snapshot {
+            hops,
             config: Arc::new(config),
             intel: Arc::new(intel),
             limiters: Arc::new(limiters),

@@ -419,6 +419,35 @@ fn compile_checks(cx: &mut Ctx, key: &str, raw: Opt<RawChecks>, fields: &[FieldD
         }
         regions.push(g);
     }
+    let hopping = cx.get(&join(key, "hopping"), c.hopping).and_then(|h| {
+        let hkey = join(key, "hopping");
+        cx.unknown(&hkey, &h.unknown, RawHopping::KEYS);
+        let window = cx.duration(
+            &join(&hkey, "window"),
+            h.window,
+            Duration::from_secs(86_400),
+        );
+        let max_countries = match cx.get(&join(&hkey, "max_countries"), h.max_countries) {
+            Some(0) => {
+                cx.err(&join(&hkey, "max_countries"), "must be at least 1");
+                1
+            }
+            Some(n) => n,
+            None => 2,
+        };
+        if cx.get(&join(&hkey, "key"), h.key.clone()).is_none() {
+            cx.err(
+                &hkey,
+                "needs `key`: the field whose countries are counted (a device, a session)",
+            );
+        }
+        let f = field(cx, "hopping.key", h.key)?;
+        Some(Hopping {
+            field: f,
+            window,
+            max_countries,
+        })
+    });
     if !regions.is_empty() && declared_country.is_none() {
         cx.err(
             &rkey,
@@ -431,5 +460,6 @@ fn compile_checks(cx: &mut Ctx, key: &str, raw: Opt<RawChecks>, fields: &[FieldD
         timezone,
         declared_country,
         regions,
+        hopping,
     }
 }

@@ -9,6 +9,7 @@ mod anonymity;
 mod body;
 mod country;
 mod declared;
+mod hopping;
 mod hosting;
 mod language;
 mod lists;
@@ -114,6 +115,7 @@ pub fn run(i: &Input, why: &mut impl Why) -> Reasons {
     language::check(i, &mut r, why);
     timezone::check(i, &mut r, why);
     declared::check(i, &mut r, why);
+    hopping::check(i, &mut r, why);
     body::check(i, &mut r, why);
     lists::check(i, &mut r, why);
     lookup::check(i, &mut r, why);

@@ -1,0 +1,192 @@
+//! Country hopping: the countries each key (a device, a session, an account — a field's
+//! value) was seen from within a window. Bounded: at most `limiter_max_keys` keys, each
+//! holding at most [`SLOTS`] countries (the most recent); a full shard first drops keys
+//! seen by no one within the longest window, then any key. Keys are keyed hashes of the
+//! field's value, never the value itself.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::CountryCode;
+
+/// Countries remembered per key: enough to count past any sensible `max_countries`.
+pub const SLOTS: usize = 6;
+const SHARDS: usize = 16;
+
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    /// (country, seconds since the store's start when last seen); `[0, 0]` is empty
+    seen: [(CountryCode, u32); SLOTS],
+}
+
+impl Entry {
+    fn count_within(&self, now: u32, window: u32) -> usize {
+        self.seen
+            .iter()
+            .filter(|(c, t)| *c != [0, 0] && now.saturating_sub(*t) <= window)
+            .count()
+    }
+
+    fn with(&self, country: CountryCode, now: u32) -> Entry {
+        let mut e = *self;
+        if let Some(slot) = e.seen.iter_mut().find(|(c, _)| *c == country) {
+            slot.1 = now;
+        } else {
+            // an empty slot, else the oldest
+            let i = (0..SLOTS)
+                .min_by_key(|&i| {
+                    if e.seen[i].0 == [0, 0] {
+                        0
+                    } else {
+                        e.seen[i].1 as u64 + 1
+                    }
+                })
+                .unwrap_or(0);
+            e.seen[i] = (country, now);
+        }
+        e
+    }
+
+    fn last(&self) -> u32 {
+        self.seen.iter().map(|(_, t)| *t).max().unwrap_or(0)
+    }
+}
+
+pub struct HopStore {
+    shards: Vec<Mutex<HashMap<u64, Entry>>>,
+    per_shard: usize,
+    hasher: std::collections::hash_map::RandomState,
+    start: Instant,
+}
+
+impl HopStore {
+    pub fn new(max_keys: usize) -> HopStore {
+        HopStore {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: (max_keys / SHARDS).max(1),
+            hasher: std::collections::hash_map::RandomState::new(),
+            start: Instant::now(),
+        }
+    }
+
+    fn key(&self, scope: usize, value: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        scope.hash(&mut h);
+        value.hash(&mut h);
+        std::hash::Hasher::finish(&h)
+    }
+
+    fn now(&self, at: Instant) -> u32 {
+        at.saturating_duration_since(self.start).as_secs() as u32
+    }
+
+    /// Record `country` for `value` (of policy `scope`) and return how many countries it
+    /// was seen from within `window`, this one included.
+    pub fn observe(
+        &self,
+        scope: usize,
+        value: &str,
+        country: CountryCode,
+        window: Duration,
+        at: Instant,
+    ) -> usize {
+        let k = self.key(scope, value);
+        let now = self.now(at);
+        let w = window.as_secs() as u32;
+        let mut shard = self.shards[(k as usize) % SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !shard.contains_key(&k) && shard.len() >= self.per_shard {
+            shard.retain(|_, e| now.saturating_sub(e.last()) <= w);
+            if shard.len() >= self.per_shard {
+                if let Some(victim) = shard.keys().next().copied() {
+                    shard.remove(&victim);
+                }
+            }
+        }
+        let e = shard
+            .get(&k)
+            .copied()
+            .unwrap_or_default()
+            .with(country, now);
+        shard.insert(k, e);
+        e.count_within(now, w)
+    }
+
+    /// What [`observe`](Self::observe) would return, recording nothing (for explain).
+    pub fn peek(
+        &self,
+        scope: usize,
+        value: &str,
+        country: CountryCode,
+        window: Duration,
+        at: Instant,
+    ) -> usize {
+        let k = self.key(scope, value);
+        let now = self.now(at);
+        let shard = self.shards[(k as usize) % SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        shard
+            .get(&k)
+            .copied()
+            .unwrap_or_default()
+            .with(country, now)
+            .count_within(now, window.as_secs() as u32)
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |s| s.len()))
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_countries_within_the_window_and_forgets_after() {
+        let s = HopStore::new(1000);
+        let t0 = Instant::now();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(s.observe(0, "dev-1", *b"SE", day, t0), 1);
+        assert_eq!(s.observe(0, "dev-1", *b"SE", day, t0), 1);
+        assert_eq!(
+            s.observe(0, "dev-1", *b"GB", day, t0 + Duration::from_secs(60)),
+            2
+        );
+        assert_eq!(
+            s.peek(0, "dev-1", *b"US", day, t0 + Duration::from_secs(120)),
+            3
+        );
+        assert_eq!(
+            s.observe(0, "dev-1", *b"US", day, t0 + Duration::from_secs(120)),
+            3
+        );
+        // another key, another policy: apart
+        assert_eq!(s.observe(0, "dev-2", *b"US", day, t0), 1);
+        assert_eq!(s.observe(1, "dev-1", *b"US", day, t0), 1);
+        // two days later only the new country counts
+        let later = t0 + Duration::from_secs(2 * 86_400);
+        assert_eq!(s.observe(0, "dev-1", *b"FR", day, later), 1);
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let s = HopStore::new(1600);
+        let t0 = Instant::now();
+        for i in 0..10_000 {
+            s.observe(0, &format!("k{i}"), *b"SE", Duration::from_secs(60), t0);
+        }
+        assert!(s.len() <= 1600, "{}", s.len());
+    }
+}
