@@ -43,8 +43,38 @@ fn row(ips: u32, max_keys: usize) {
     );
 }
 
+/// The country-hopping store: `keys` distinct devices, each seen from two countries.
+fn hops_row(keys: u32, max_keys: usize) {
+    let before = rss_kib();
+    let store = riskgate::hops::HopStore::new(max_keys);
+    let day = std::time::Duration::from_secs(86_400);
+    let t0 = Instant::now();
+    for i in 0..keys {
+        let dev = format!("device-{i:08x}");
+        store.observe(0, &dev, *b"SE", day, t0);
+        store.observe(0, &dev, *b"GB", day, t0);
+    }
+    let per = t0.elapsed().as_nanos() as f64 / f64::from(keys * 2);
+    let after = rss_kib();
+    println!(
+        "| hopping | {:>9} | {:>10} | {:>9} | {:>8.1} MiB | {:>6.0} ns |",
+        keys,
+        max_keys,
+        store.len(),
+        (after.saturating_sub(before)) as f64 / 1024.0,
+        per
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(pos) = args.iter().position(|a| a == "--hops") {
+        hops_row(
+            args[pos + 1].parse().unwrap(),
+            args[pos + 2].parse().unwrap(),
+        );
+        return;
+    }
     if let Some(pos) = args.iter().position(|a| a == "--row") {
         let ips: u32 = args[pos + 1].parse().unwrap();
         let max: usize = args[pos + 2].parse().unwrap();
@@ -70,6 +100,20 @@ fn main() {
     for (ips, max) in rows {
         let out = std::process::Command::new(&args[0])
             .args(["--row", &ips.to_string(), &max.to_string()])
+            .output()
+            .expect("child row");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    println!("\n| store | keys offered | max_keys | keys held | RSS growth | per observation |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let hops: &[(u32, usize)] = if quick {
+        &[(20_000, 1_000_000)]
+    } else {
+        &[(1_000_000, 1_000_000), (5_000_000, 1_000_000)]
+    };
+    for (keys, max) in hops {
+        let out = std::process::Command::new(&args[0])
+            .args(["--hops", &keys.to_string(), &max.to_string()])
             .output()
             .expect("child row");
         print!("{}", String::from_utf8_lossy(&out.stdout));

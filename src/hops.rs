@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::CountryCode;
 
-/// Countries remembered per key: enough to count past any sensible `max_countries`.
-pub const SLOTS: usize = 6;
+/// Countries remembered per key: one more than the largest `max_countries` allowed.
+pub const SLOTS: usize = crate::config::MAX_HOP_COUNTRIES as usize + 1;
 const SHARDS: usize = 16;
 
 #[derive(Clone, Copy, Default)]
@@ -54,8 +54,14 @@ impl Entry {
     }
 }
 
+struct Shard {
+    map: HashMap<u64, Entry>,
+    /// when the shard was last swept of expired keys (seconds since start)
+    swept: u32,
+}
+
 pub struct HopStore {
-    shards: Vec<Mutex<HashMap<u64, Entry>>>,
+    shards: Vec<Mutex<Shard>>,
     per_shard: usize,
     hasher: std::collections::hash_map::RandomState,
     start: Instant,
@@ -64,7 +70,14 @@ pub struct HopStore {
 impl HopStore {
     pub fn new(max_keys: usize) -> HopStore {
         HopStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        map: HashMap::new(),
+                        swept: 0,
+                    })
+                })
+                .collect(),
             per_shard: (max_keys / SHARDS).max(1),
             hasher: std::collections::hash_map::RandomState::new(),
             start: Instant::now(),
@@ -95,23 +108,30 @@ impl HopStore {
         let k = self.key(scope, value);
         let now = self.now(at);
         let w = window.as_secs() as u32;
-        let mut shard = self.shards[(k as usize) % SHARDS]
+        let mut guard = self.shards[(k as usize) % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if !shard.contains_key(&k) && shard.len() >= self.per_shard {
-            shard.retain(|_, e| now.saturating_sub(e.last()) <= w);
-            if shard.len() >= self.per_shard {
-                if let Some(victim) = shard.keys().next().copied() {
-                    shard.remove(&victim);
+        let shard = &mut *guard;
+        if !shard.map.contains_key(&k) && shard.map.len() >= self.per_shard {
+            // full: drop the expired keys, at most once a second (a sweep is a whole
+            // pass), else one key to make room
+            if shard.swept != now {
+                shard.swept = now;
+                shard.map.retain(|_, e| now.saturating_sub(e.last()) <= w);
+            }
+            if shard.map.len() >= self.per_shard {
+                if let Some(victim) = shard.map.keys().next().copied() {
+                    shard.map.remove(&victim);
                 }
             }
         }
         let e = shard
+            .map
             .get(&k)
             .copied()
             .unwrap_or_default()
             .with(country, now);
-        shard.insert(k, e);
+        shard.map.insert(k, e);
         e.count_within(now, w)
     }
 
@@ -130,6 +150,7 @@ impl HopStore {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         shard
+            .map
             .get(&k)
             .copied()
             .unwrap_or_default()
@@ -140,7 +161,7 @@ impl HopStore {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().map_or(0, |s| s.len()))
+            .map(|s| s.lock().map_or(0, |s| s.map.len()))
             .sum()
     }
 

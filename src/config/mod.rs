@@ -472,6 +472,9 @@ pub struct Checks {
     pub hopping: Option<Hopping>,
 }
 
+/// The largest `hopping.max_countries`: the store remembers one country more per key.
+pub const MAX_HOP_COUNTRIES: u32 = 3;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hopping {
     /// index into [`Config::fields`]

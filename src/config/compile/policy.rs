@@ -428,9 +428,12 @@ fn compile_checks(cx: &mut Ctx, key: &str, raw: Opt<RawChecks>, fields: &[FieldD
             Duration::from_secs(86_400),
         );
         let max_countries = match cx.get(&join(&hkey, "max_countries"), h.max_countries) {
-            Some(0) => {
-                cx.err(&join(&hkey, "max_countries"), "must be at least 1");
-                1
+            Some(n) if n == 0 || n > MAX_HOP_COUNTRIES => {
+                cx.err(
+                    &join(&hkey, "max_countries"),
+                    format!("must be 1 to {MAX_HOP_COUNTRIES}"),
+                );
+                2
             }
             Some(n) => n,
             None => 2,
