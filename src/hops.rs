@@ -105,6 +105,30 @@ impl HopStore {
         window: Duration,
         at: Instant,
     ) -> usize {
+        self.count(scope, value, country, window, at, true)
+    }
+
+    /// What [`observe`](Self::observe) would return, recording nothing (for explain).
+    pub fn peek(
+        &self,
+        scope: usize,
+        value: &str,
+        country: CountryCode,
+        window: Duration,
+        at: Instant,
+    ) -> usize {
+        self.count(scope, value, country, window, at, false)
+    }
+
+    fn count(
+        &self,
+        scope: usize,
+        value: &str,
+        country: CountryCode,
+        window: Duration,
+        at: Instant,
+        record: bool,
+    ) -> usize {
         let k = self.key(scope, value);
         let now = self.now(at);
         let w = window.as_secs() as u32;
@@ -112,7 +136,11 @@ impl HopStore {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let shard = &mut *guard;
-        if !shard.map.contains_key(&k) && shard.map.len() >= self.per_shard {
+        if !record {
+            let e = shard.map.get(&k).copied().unwrap_or_default();
+            return e.with(country, now).count_within(now, w);
+        }
+        if shard.map.len() >= self.per_shard && !shard.map.contains_key(&k) {
             // full: drop the expired keys, at most once a second (a sweep is a whole
             // pass), else one key to make room
             if shard.swept != now {
@@ -125,37 +153,9 @@ impl HopStore {
                 }
             }
         }
-        let e = shard
-            .map
-            .get(&k)
-            .copied()
-            .unwrap_or_default()
-            .with(country, now);
-        shard.map.insert(k, e);
+        let e = shard.map.entry(k).or_default();
+        *e = e.with(country, now);
         e.count_within(now, w)
-    }
-
-    /// What [`observe`](Self::observe) would return, recording nothing (for explain).
-    pub fn peek(
-        &self,
-        scope: usize,
-        value: &str,
-        country: CountryCode,
-        window: Duration,
-        at: Instant,
-    ) -> usize {
-        let k = self.key(scope, value);
-        let now = self.now(at);
-        let shard = self.shards[(k as usize) % SHARDS]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        shard
-            .map
-            .get(&k)
-            .copied()
-            .unwrap_or_default()
-            .with(country, now)
-            .count_within(now, window.as_secs() as u32)
     }
 
     pub fn len(&self) -> usize {

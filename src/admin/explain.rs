@@ -127,17 +127,11 @@ pub fn explain(
     let ct = hdrs
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let encoded = hdrs
-        .get(http::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
     let b = body.unwrap_or_default();
     let read = if !policy.needs_body {
         fields::Body::NotNeeded
-    } else if encoded {
-        fields::Body::Unreadable(fields::Unreadable::Compressed)
-    } else if b.len() > cfg.body_limit {
-        fields::Body::Unreadable(fields::Unreadable::TooLarge)
+    } else if let Some(u) = fields::refused(hdrs, Some(b.len() as u64), cfg.body_limit) {
+        fields::Body::Unreadable(u)
     } else {
         fields::Body::Read(b, ct)
     };

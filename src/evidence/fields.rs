@@ -26,6 +26,22 @@ impl Unreadable {
     }
 }
 
+/// Why a body must not be read at all: it is compressed, or `len` (declared, or known)
+/// is over `limit`. The live path and explain decide this alike.
+pub fn refused(headers: &http::HeaderMap, len: Option<u64>, limit: usize) -> Option<Unreadable> {
+    let encoded = headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity"));
+    if encoded {
+        Some(Unreadable::Compressed)
+    } else if len.is_some_and(|n| n > limit as u64) {
+        Some(Unreadable::TooLarge)
+    } else {
+        None
+    }
+}
+
 /// The body, as far as the fields are concerned.
 pub enum Body<'a> {
     /// the route's policy reads no body field

@@ -31,11 +31,18 @@ pub fn load() {
 /// The countries that use `zone`, or `None` for a name tzdb does not give a country
 /// (`Etc/UTC`, a typo): the check is then skipped, never a signal.
 pub fn countries_of(zone: &str) -> Option<&'static [CountryCode]> {
-    let z = zone.trim();
+    let z = zone.trim().as_bytes();
     if z.is_empty() || z.len() > 64 {
         return None;
     }
-    BY_ZONE.get(&z.to_ascii_lowercase()).map(Vec::as_slice)
+    // lower-cased on the stack: no allocation on the request path
+    let mut buf = [0u8; 64];
+    let lower = &mut buf[..z.len()];
+    lower.copy_from_slice(z);
+    lower.make_ascii_lowercase();
+    BY_ZONE
+        .get(std::str::from_utf8(lower).ok()?)
+        .map(Vec::as_slice)
 }
 
 #[cfg(test)]

@@ -11,13 +11,12 @@
 use bytes::{Bytes, BytesMut};
 use pingora::prelude::*;
 
-use crate::evidence::fields::Unreadable;
+use crate::evidence::fields::{self, Unreadable};
 
 /// What the fields can read, and what must be put back before the rest of the body.
 pub struct ReadBody {
-    /// the whole body, when it was read within the limit
-    pub bytes: Option<Bytes>,
-    pub unreadable: Option<Unreadable>,
+    /// the whole body when it was read within the limit, else why it could not be
+    pub outcome: Result<Bytes, Unreadable>,
     pub replay: Replay,
 }
 
@@ -42,25 +41,16 @@ impl Replay {
 /// Read the body for the fields, up to `limit` bytes.
 pub async fn read(session: &mut Session, limit: usize) -> Result<ReadBody> {
     let h = &session.req_header().headers;
-    let encoded = h
-        .get(http::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity"));
     let declared = h
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let not_read = |u| ReadBody {
-        bytes: None,
-        unreadable: Some(u),
-        replay: Replay::default(),
-    };
-    if encoded {
-        return Ok(not_read(Unreadable::Compressed));
-    }
-    if declared.is_some_and(|n| n > limit as u64) {
-        // padded past the limit: not read at all, forwarded as it comes
-        return Ok(not_read(Unreadable::TooLarge));
+    // compressed, or padded past the limit: not read at all, forwarded as it comes
+    if let Some(u) = fields::refused(h, declared, limit) {
+        return Ok(ReadBody {
+            outcome: Err(u),
+            replay: Replay::default(),
+        });
     }
     session.as_mut().enable_retry_buffering();
     let mut buf = BytesMut::new();
@@ -84,8 +74,11 @@ pub async fn read(session: &mut Session, limit: usize) -> Result<ReadBody> {
         );
     }
     Ok(ReadBody {
-        bytes: (!over).then(|| read.clone()),
-        unreadable: over.then_some(Unreadable::TooLarge),
+        outcome: if over {
+            Err(Unreadable::TooLarge)
+        } else {
+            Ok(read.clone())
+        },
         replay: Replay(truncated.then_some(read)),
     })
 }

@@ -39,8 +39,10 @@ struct Matched {
     decision: Decision,
     started: Instant,
     decision_time: Duration,
-    /// what the request said that the checks read (only when the policy reads fields)
-    said: Option<crate::record::log::Said>,
+    /// the policy's field values (indexed like the config's fields; empty when it reads
+    /// none) and why the body could not be read, for the log
+    values: Vec<Option<String>>,
+    unreadable: Option<fields::Unreadable>,
 }
 
 impl Gateway {
@@ -54,13 +56,6 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
         .client_addr()
         .and_then(|a| a.as_inet())
         .map(|a| a.ip())
-}
-
-/// The body as the fields see it.
-enum BodyRead {
-    NotNeeded,
-    Bytes(Bytes),
-    Unreadable(fields::Unreadable),
 }
 
 /// The largest request body riskgate reads to keep a connection it answered itself.
@@ -142,14 +137,9 @@ impl ProxyHttp for Gateway {
         // field is in it
         let (read, replay) = if policy.needs_body {
             let r = body::read(session, cfg.body_limit).await?;
-            let body = match (&r.bytes, r.unreadable) {
-                (_, Some(u)) => BodyRead::Unreadable(u),
-                (Some(b), None) => BodyRead::Bytes(b.clone()),
-                (None, None) => BodyRead::Unreadable(fields::Unreadable::TooLarge),
-            };
-            (body, r.replay)
+            (Some(r.outcome), r.replay)
         } else {
-            (BodyRead::NotNeeded, body::Replay::default())
+            (None, body::Replay::default())
         };
         let req = session.req_header();
         let (values, unreadable) = if policy.fields.is_empty() {
@@ -160,9 +150,9 @@ impl ProxyHttp for Gateway {
                 .get(http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok());
             let b = match &read {
-                BodyRead::NotNeeded => Body::NotNeeded,
-                BodyRead::Bytes(b) => Body::Read(b, ct),
-                BodyRead::Unreadable(u) => Body::Unreadable(*u),
+                None => Body::NotNeeded,
+                Some(Ok(b)) => Body::Read(b, ct),
+                Some(Err(u)) => Body::Unreadable(*u),
             };
             fields::extract(
                 &cfg.fields,
@@ -186,14 +176,6 @@ impl ProxyHttp for Gateway {
             hop_countries,
             ..Request::from_headers(&req.headers)
         };
-        let said = (!policy.fields.is_empty()).then(|| {
-            let field = |i: Option<usize>| i.and_then(|i| request.field(i)).map(str::to_string);
-            crate::record::log::Said {
-                timezone: field(policy.checks.timezone),
-                declared_country: field(policy.checks.declared_country),
-                unreadable_body: unreadable.map(|u| u.as_str()),
-            }
-        });
         let mut decision = decide::assess(&facts, &request, policy, &cfg.intel);
         if decision.needs_limits() && !policy.limits.is_empty() {
             let outcome = snap.limiters.check(pi, policy, &facts);
@@ -215,7 +197,8 @@ impl ProxyHttp for Gateway {
             decision,
             started,
             decision_time: took,
-            said,
+            values,
+            unreadable,
         }));
         let answered = match verdict {
             Verdict::Forward => false,
@@ -273,6 +256,13 @@ impl ProxyHttp for Gateway {
         };
         let cfg = &snap.config;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let checks = &cfg.policies[cfg.routes[m.route].policy].checks;
+        let field = |i: Option<usize>| i.and_then(|i| m.values.get(i)?.as_deref());
+        let said = crate::record::log::Said {
+            timezone: field(checks.timezone),
+            declared_country: field(checks.declared_country),
+            unreadable_body: m.unreadable.map(|u| u.as_str()),
+        };
         crate::record::log::decision(
             cfg,
             &snap.intel,
@@ -282,7 +272,7 @@ impl ProxyHttp for Gateway {
             m.decision_time,
             m.started.elapsed(),
             session.req_header(),
-            m.said.as_ref(),
+            said,
             status,
             e,
         );

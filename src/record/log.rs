@@ -109,24 +109,21 @@ fn accept_language(req: &RequestHeader) -> &str {
         .get(http::header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    match v.char_indices().nth(100) {
-        Some((i, _)) => &v[..i],
-        None => v,
-    }
+    cut(v, 100)
 }
 
 /// The request's own evidence a policy's checks read, for the log. Time zones and
 /// declared countries identify no one: they are written plain, cut at 64 characters.
-#[derive(Debug, Default)]
-pub struct Said {
-    pub timezone: Option<String>,
-    pub declared_country: Option<String>,
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Said<'a> {
+    pub timezone: Option<&'a str>,
+    pub declared_country: Option<&'a str>,
     pub unreadable_body: Option<&'static str>,
 }
 
-fn cut(s: &Option<String>) -> &str {
-    let v = s.as_deref().unwrap_or("");
-    match v.char_indices().nth(64) {
+/// `v` cut at `n` characters.
+fn cut(v: &str, n: usize) -> &str {
+    match v.char_indices().nth(n) {
         Some((i, _)) => &v[..i],
         None => v,
     }
@@ -143,7 +140,7 @@ pub fn decision(
     decision_time: Duration,
     latency: Duration,
     req: &RequestHeader,
-    said: Option<&Said>,
+    said: Said,
     status: u16,
     error: Option<&pingora::Error>,
 ) {
@@ -160,9 +157,9 @@ pub fn decision(
         action = d.action.as_str(),
         reasons = %d.reasons.render(&cfg.intel.lists),
         accept_language = accept_language(req),
-        timezone = said.map_or("", |s| cut(&s.timezone)),
-        declared_country = said.map_or("", |s| cut(&s.declared_country)),
-        unreadable_body = said.and_then(|s| s.unreadable_body).unwrap_or(""),
+        timezone = cut(said.timezone.unwrap_or(""), 64),
+        declared_country = cut(said.declared_country.unwrap_or(""), 64),
+        unreadable_body = said.unreadable_body.unwrap_or(""),
         lists = %ListNotes { cfg, intel, facts },
         network = d.network.as_str(),
         mode = d.mode.as_str(),

@@ -109,6 +109,13 @@ pub(super) fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
         .map(|(_, k)| k)
 }
 
+/// ` (did you mean `x`?)` when `name` is a likely typo of one of `known`, else empty.
+pub(super) fn did_you_mean(name: &str, known: &[&str]) -> String {
+    suggest(name, known)
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
+}
+
 pub(super) fn strsim_levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();

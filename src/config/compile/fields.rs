@@ -79,9 +79,7 @@ fn source(cx: &mut Ctx, key: &str, from: &str) -> Option<FieldSource> {
             return None;
         }
         other => {
-            let hint = suggest(other, &["header", "cookie", "query", "form", "json"])
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
+            let hint = did_you_mean(other, &["header", "cookie", "query", "form", "json"]);
             cx.err(
                 key,
                 format!(

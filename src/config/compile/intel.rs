@@ -155,9 +155,7 @@ fn list_source(cx: &mut Ctx, key: &str, v: Value, default_refresh: Duration) -> 
                         None => {
                             let names: Vec<&str> =
                                 FeedFormat::ALL.iter().map(|f| f.name()).collect();
-                            let hint = suggest(f.trim(), &names)
-                                .map(|s| format!(" (did you mean `{s}`?)"))
-                                .unwrap_or_default();
+                            let hint = did_you_mean(f.trim(), &names);
                             cx.err(
                                 &join(key, "format"),
                                 format!(

@@ -22,7 +22,7 @@ mod policy;
 mod routes;
 mod server;
 
-use ctx::{clean_serde_message, join, key_str, suggest, Ctx};
+use ctx::{clean_serde_message, did_you_mean, join, key_str, Ctx};
 use fields::{compile_body_limit, compile_fields};
 use intel::compile_intel;
 use policy::compile_policy;

@@ -389,9 +389,7 @@ fn compile_checks(cx: &mut Ctx, key: &str, raw: Opt<RawChecks>, fields: &[FieldD
         let found = fields.iter().position(|d| d.name == f.trim());
         if found.is_none() {
             let names: Vec<&str> = fields.iter().map(|d| d.name.as_str()).collect();
-            let hint = suggest(f.trim(), &names)
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
+            let hint = did_you_mean(f.trim(), &names);
             cx.err(&fkey, format!("no field named `{f}` under fields{hint}"));
         }
         found
