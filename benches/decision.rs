@@ -166,7 +166,7 @@ fn benches(c: &mut Criterion) {
         .intel
         .enrich("89.160.20.112".parse().unwrap(), &cfg.intel);
     c.bench_function("limits/one_client", |b| {
-        b.iter(|| lim.check(0, policy, black_box(&f)))
+        b.iter(|| lim.check(0, policy, black_box(&f), &Request::default(), &cfg.hash_key))
     });
     let mut i: u32 = 0;
     c.bench_function("limits/rotating_clients", |b| {
@@ -174,7 +174,7 @@ fn benches(c: &mut Criterion) {
             i = i.wrapping_add(1);
             let mut f = f;
             f.ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 | (i & 0xffff)));
-            lim.check(0, policy, black_box(&f))
+            lim.check(0, policy, black_box(&f), &Request::default(), &cfg.hash_key)
         })
     });
 
@@ -201,15 +201,24 @@ fn benches(c: &mut Criterion) {
         downstream.append_header(k, v).unwrap();
     }
     c.bench_function("headers/values", |b| {
-        b.iter(|| riskgate::http::headers::values(black_box(&d), &f, &route, &cfg.intel))
+        b.iter(|| {
+            riskgate::http::headers::values(black_box(&d), &f, &route, &cfg.intel, &policy.limits)
+        })
     });
     c.bench_function("headers/write", |b| {
         b.iter_batched(
             || downstream.clone(),
             |mut up| {
                 riskgate::http::headers::strip_client_risk_headers(&mut up);
-                riskgate::http::headers::write(&mut up, black_box(&d), &f, &route, &cfg.intel)
-                    .unwrap();
+                riskgate::http::headers::write(
+                    &mut up,
+                    black_box(&d),
+                    &f,
+                    &route,
+                    &cfg.intel,
+                    &policy.limits,
+                )
+                .unwrap();
                 up
             },
             criterion::BatchSize::SmallInput,
@@ -226,7 +235,13 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || downstream.headers.clone(),
             |mut up| {
-                let v = riskgate::http::headers::values(black_box(&d), &f, &route, &cfg.intel);
+                let v = riskgate::http::headers::values(
+                    black_box(&d),
+                    &f,
+                    &route,
+                    &cfg.intel,
+                    &policy.limits,
+                );
                 for (k, v) in names.iter().zip(v) {
                     up.insert(k.clone(), v);
                 }
@@ -253,7 +268,7 @@ fn benches(c: &mut Criterion) {
                 &cfg.intel,
                 LimitOutcome::default(),
             );
-            black_box(d.reasons.render(&cfg.intel.lists))
+            black_box(d.reasons.render(&cfg.intel.lists, &p.limits))
         })
     });
 }

@@ -10,6 +10,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Instant;
 
+use riskgate::evidence::ident::{ids_of, Id};
+use riskgate::evidence::Request;
 use riskgate::intel::Facts;
 use riskgate::limits::Limiters;
 
@@ -26,7 +28,7 @@ fn row(ips: u32, max_keys: usize) {
         let ip = Ipv4Addr::from(i.wrapping_mul(2_654_435_761));
         let mut f = Facts::new(IpAddr::V4(ip));
         f.asn = Some(64_512 + (i % 1000));
-        let _ = lim.check(0, &cfg.policies[0], &f);
+        let _ = lim.check(0, &cfg.policies[0], &f, &Request::default(), &cfg.hash_key);
     }
     let per_req = t0.elapsed().as_nanos() as f64 / f64::from(ips);
     let after = rss_kib();
@@ -48,11 +50,12 @@ fn hops_row(keys: u32, max_keys: usize) {
     let before = rss_kib();
     let store = riskgate::hops::HopStore::new(max_keys);
     let day = std::time::Duration::from_secs(86_400);
+    let key = riskgate::config::HashKey::process();
     let t0 = Instant::now();
     for i in 0..keys {
-        let dev = format!("device-{i:08x}");
-        store.observe(0, &dev, *b"SE", day, t0);
-        store.observe(0, &dev, *b"GB", day, t0);
+        let dev = Id::of(&key, &format!("device-{i:08x}"));
+        store.observe(0, dev, *b"SE", day, t0);
+        store.observe(0, dev, *b"GB", day, t0);
     }
     let per = t0.elapsed().as_nanos() as f64 / f64::from(keys * 2);
     let after = rss_kib();
@@ -66,10 +69,56 @@ fn hops_row(keys: u32, max_keys: usize) {
     );
 }
 
+/// Field limits: `codes` distinct coupon codes, each also a referral code from its own
+/// /24 (`[field:referral, subnet]`), through the live path's hashing.
+fn fields_row(codes: u32, max_keys: usize) {
+    let yaml = format!(
+        "upstream: 127.0.0.1:3000\nlimiter_max_keys: {max_keys}\nfields:\n  coupon: header:x-coupon\n  referral: query:ref\nroutes:\n  - {{ name: r, path: /r, policy: p }}\npolicies:\n  p:\n    limits:\n      - {{ key: field:coupon, rate: 3/day }}\n      - {{ key: [field:referral, subnet], rate: 5/hour, name: referral_subnet }}\n"
+    );
+    let cfg = riskgate::config::parse(&yaml, Path::new("bench.yaml")).unwrap();
+    let policy = &cfg.policies[0];
+    let before = rss_kib();
+    let lim = Limiters::new(&cfg);
+    let t0 = Instant::now();
+    for i in 0..codes {
+        let ip = Ipv4Addr::from(i.wrapping_mul(2_654_435_761));
+        let f = Facts::new(IpAddr::V4(ip));
+        let code = format!("CODE-{i:08X}");
+        let values = vec![Some(code.clone()), Some(code)];
+        let ids = ids_of(&cfg.hash_key, &values, &policy.ids);
+        let req = Request {
+            fields: &values,
+            ids: &ids,
+            ..Request::default()
+        };
+        let _ = lim.check(0, policy, &f, &req, &cfg.hash_key);
+    }
+    let per = t0.elapsed().as_nanos() as f64 / f64::from(codes);
+    let after = rss_kib();
+    let keys = lim.keys();
+    let held = |l: &str| keys.iter().find(|(k, _)| k == l).map_or(0, |k| k.1);
+    println!(
+        "| {:>9} | {:>10} | {:>9} | {:>9} | {:>8.1} MiB | {:>6.0} ns |",
+        codes,
+        max_keys,
+        held("coupon"),
+        held("referral_subnet"),
+        (after.saturating_sub(before)) as f64 / 1024.0,
+        per
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().position(|a| a == "--hops") {
         hops_row(
+            args[pos + 1].parse().unwrap(),
+            args[pos + 2].parse().unwrap(),
+        );
+        return;
+    }
+    if let Some(pos) = args.iter().position(|a| a == "--fields") {
+        fields_row(
             args[pos + 1].parse().unwrap(),
             args[pos + 2].parse().unwrap(),
         );
@@ -114,6 +163,20 @@ fn main() {
     for (keys, max) in hops {
         let out = std::process::Command::new(&args[0])
             .args(["--hops", &keys.to_string(), &max.to_string()])
+            .output()
+            .expect("child row");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    println!("\n| field limits: distinct codes | max_keys | coupon keys | referral×/24 keys | RSS growth | per request |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let fields: &[(u32, usize)] = if quick {
+        &[(20_000, 1_000_000)]
+    } else {
+        &[(1_000_000, 1_000_000), (5_000_000, 1_000_000)]
+    };
+    for (codes, max) in fields {
+        let out = std::process::Command::new(&args[0])
+            .args(["--fields", &codes.to_string(), &max.to_string()])
             .output()
             .expect("child row");
         print!("{}", String::from_utf8_lossy(&out.stdout));

@@ -513,7 +513,10 @@ fn main() {
                     e.1 += 1;
                 }
                 // which source said so: the list and its entry, or the AS rules
-                let mut why = vec![d.reasons.render(&cfg.intel.lists).to_string()];
+                let mut why = vec![d
+                    .reasons
+                    .render(&cfg.intel.lists, &policy.limits)
+                    .to_string()];
                 for (li, l) in cfg.intel.lists.iter().enumerate() {
                     if facts.lists & (1 << li) != 0 {
                         let note = intel.list_note(&cfg.intel, li, *ip).unwrap_or_default();

@@ -5,11 +5,11 @@
 //! field's value, never the value itself.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::CountryCode;
+use crate::evidence::ident::Id;
 
 /// Countries remembered per key: one more than the largest `max_countries` allowed.
 pub const SLOTS: usize = crate::config::MAX_HOP_COUNTRIES as usize + 1;
@@ -63,7 +63,6 @@ struct Shard {
 pub struct HopStore {
     shards: Vec<Mutex<Shard>>,
     per_shard: usize,
-    hasher: std::collections::hash_map::RandomState,
     start: Instant,
 }
 
@@ -79,16 +78,14 @@ impl HopStore {
                 })
                 .collect(),
             per_shard: (max_keys / SHARDS).max(1),
-            hasher: std::collections::hash_map::RandomState::new(),
             start: Instant::now(),
         }
     }
 
-    fn key(&self, scope: usize, value: &str) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        scope.hash(&mut h);
-        value.hash(&mut h);
-        std::hash::Hasher::finish(&h)
+    /// The store's key: the value's keyed hash, moved apart per policy (a multiply by
+    /// an odd constant keeps distinct ids distinct within a policy).
+    fn key(&self, scope: usize, id: Id) -> u64 {
+        id.0 ^ (scope as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
     fn now(&self, at: Instant) -> u32 {
@@ -100,36 +97,36 @@ impl HopStore {
     pub fn observe(
         &self,
         scope: usize,
-        value: &str,
+        id: Id,
         country: CountryCode,
         window: Duration,
         at: Instant,
     ) -> usize {
-        self.count(scope, value, country, window, at, true)
+        self.count(scope, id, country, window, at, true)
     }
 
     /// What [`observe`](Self::observe) would return, recording nothing (for explain).
     pub fn peek(
         &self,
         scope: usize,
-        value: &str,
+        id: Id,
         country: CountryCode,
         window: Duration,
         at: Instant,
     ) -> usize {
-        self.count(scope, value, country, window, at, false)
+        self.count(scope, id, country, window, at, false)
     }
 
     fn count(
         &self,
         scope: usize,
-        value: &str,
+        id: Id,
         country: CountryCode,
         window: Duration,
         at: Instant,
         record: bool,
     ) -> usize {
-        let k = self.key(scope, value);
+        let k = self.key(scope, id);
         let now = self.now(at);
         let w = window.as_secs() as u32;
         let mut guard = self.shards[(k as usize) % SHARDS]
@@ -173,32 +170,37 @@ impl HopStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::HashKey;
+
+    fn id(v: &str) -> Id {
+        Id::of(&HashKey::derive(b"a test key of enough bytes"), v)
+    }
 
     #[test]
     fn counts_countries_within_the_window_and_forgets_after() {
         let s = HopStore::new(1000);
         let t0 = Instant::now();
         let day = Duration::from_secs(86_400);
-        assert_eq!(s.observe(0, "dev-1", *b"SE", day, t0), 1);
-        assert_eq!(s.observe(0, "dev-1", *b"SE", day, t0), 1);
+        assert_eq!(s.observe(0, id("dev-1"), *b"SE", day, t0), 1);
+        assert_eq!(s.observe(0, id("dev-1"), *b"SE", day, t0), 1);
         assert_eq!(
-            s.observe(0, "dev-1", *b"GB", day, t0 + Duration::from_secs(60)),
+            s.observe(0, id("dev-1"), *b"GB", day, t0 + Duration::from_secs(60)),
             2
         );
         assert_eq!(
-            s.peek(0, "dev-1", *b"US", day, t0 + Duration::from_secs(120)),
+            s.peek(0, id("dev-1"), *b"US", day, t0 + Duration::from_secs(120)),
             3
         );
         assert_eq!(
-            s.observe(0, "dev-1", *b"US", day, t0 + Duration::from_secs(120)),
+            s.observe(0, id("dev-1"), *b"US", day, t0 + Duration::from_secs(120)),
             3
         );
         // another key, another policy: apart
-        assert_eq!(s.observe(0, "dev-2", *b"US", day, t0), 1);
-        assert_eq!(s.observe(1, "dev-1", *b"US", day, t0), 1);
+        assert_eq!(s.observe(0, id("dev-2"), *b"US", day, t0), 1);
+        assert_eq!(s.observe(1, id("dev-1"), *b"US", day, t0), 1);
         // two days later only the new country counts
         let later = t0 + Duration::from_secs(2 * 86_400);
-        assert_eq!(s.observe(0, "dev-1", *b"FR", day, later), 1);
+        assert_eq!(s.observe(0, id("dev-1"), *b"FR", day, later), 1);
     }
 
     #[test]
@@ -206,7 +208,7 @@ mod tests {
         let s = HopStore::new(1600);
         let t0 = Instant::now();
         for i in 0..10_000 {
-            s.observe(0, &format!("k{i}"), *b"SE", Duration::from_secs(60), t0);
+            s.observe(0, id(&format!("k{i}")), *b"SE", Duration::from_secs(60), t0);
         }
         assert!(s.len() <= 1600, "{}", s.len());
     }

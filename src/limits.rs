@@ -1,5 +1,6 @@
-//! Keyed rate limits per policy — by client IP, by subnet (/24, /48) and by ASN —
-//! with governor's GCRA and a state store of bounded size.
+//! Keyed rate limits per policy — by client IP, by subnet (/24, /48), by ASN, by a
+//! field's value (a coupon, a device, a referral code: its keyed hash) or by several of
+//! these together — with governor's GCRA and a state store of bounded size.
 //!
 //! Memory is bounded per limiter by `max_keys`: a full shard first drops keys whose
 //! bucket is already full again (they carry no information: a fresh key behaves the
@@ -19,8 +20,11 @@ use governor::nanos::Nanos;
 use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
 
-use crate::config::{Config, LimitKey, LimitSpec, Policy, UnknownAsn};
+use crate::config::{Config, HashKey, KeyPart, LimitSignal, LimitSpec, Policy, UnknownAsn};
+use crate::evidence::ident::Composite;
+use crate::evidence::Request;
 use crate::intel::Facts;
+use crate::signals::Signal;
 
 const SHARDS: usize = 64;
 
@@ -30,17 +34,19 @@ pub struct LimitOutcome {
     pub ip: bool,
     pub subnet: bool,
     pub asn: bool,
-    /// until the first exhausted limit has a token again
+    /// the exhausted `rate:NAME` limits, as bits by their index in the policy's limits
+    pub named: u16,
+    /// until the last exhausted limit has a token again
     pub retry_after: Option<Duration>,
 }
 
 impl LimitOutcome {
     pub fn any(&self) -> bool {
-        self.ip || self.subnet || self.asn
+        self.ip || self.subnet || self.asn || self.named != 0
     }
 }
 
-/// Keys are client addresses, subnets and AS numbers: a fast hasher with a random
+/// Keys are client addresses, subnets, AS numbers and keyed hashes: a fast hasher with a random
 /// per-store seed (foldhash), not SipHash — three limits hash three keys a request,
 /// and a full shard evicts instead of growing, so a crafted key set cannot blow up
 /// the table.
@@ -171,8 +177,9 @@ fn quota(spec: &LimitSpec, mult: u32) -> Quota {
         .allow_burst(burst)
 }
 
-/// Policy name, mobile multiplier, subnet prefixes (v4, v6) and the key cap.
-type SlotIdentity = (String, u32, u8, u8, usize);
+/// Policy name, mobile multiplier, subnet prefixes (v4, v6), the key cap, and for a key
+/// with a field or of several parts: the fields' definitions and the hash key.
+type SlotIdentity = (String, u32, u8, u8, usize, String);
 
 struct Slot<C: Clock> {
     spec: LimitSpec,
@@ -212,6 +219,68 @@ fn ip_key(ip: IpAddr) -> u128 {
     }
 }
 
+fn asn_key(facts: &Facts, unknown: UnknownAsn) -> Option<u128> {
+    match (facts.asn, unknown) {
+        (Some(a), _) => Some(u128::from(a)),
+        (None, UnknownAsn::Shared) => Some(u128::MAX),
+        (None, UnknownAsn::Skip) => None,
+    }
+}
+
+/// The limiter key of a request for one limit; `None` when a part is missing.
+fn key_of(
+    spec: &LimitSpec,
+    policy: &Policy,
+    facts: &Facts,
+    request: &Request,
+    hash_key: &HashKey,
+) -> Option<u128> {
+    let subnet = || subnet_key(facts.ip, policy.subnet_v4, policy.subnet_v6);
+    match spec.key.as_slice() {
+        [KeyPart::Ip] => Some(ip_key(facts.ip)),
+        [KeyPart::Subnet] => Some(subnet()),
+        [KeyPart::Asn] => asn_key(facts, spec.unknown_asn),
+        [KeyPart::Field(f)] => request.id(*f).map(|id| u128::from(id.0)),
+        parts => {
+            let mut c = Composite::new(hash_key);
+            for p in parts {
+                match p {
+                    KeyPart::Ip => c.part(0, &ip_key(facts.ip).to_be_bytes()),
+                    KeyPart::Subnet => c.part(1, &subnet().to_be_bytes()),
+                    KeyPart::Asn => c.part(2, &asn_key(facts, spec.unknown_asn)?.to_be_bytes()),
+                    KeyPart::Field(f) => c.part(3, &request.id(*f)?.0.to_be_bytes()),
+                }
+            }
+            Some(c.finish())
+        }
+    }
+}
+
+/// What else a key with fields depends on: the fields' definitions (a field read from
+/// elsewhere is another key) and the hash key. Empty for ip, subnet and asn alone.
+fn hashed_identity(cfg: &Config, spec: &LimitSpec) -> String {
+    if matches!(
+        spec.key.as_slice(),
+        [KeyPart::Ip] | [KeyPart::Subnet] | [KeyPart::Asn]
+    ) {
+        return String::new();
+    }
+    let mut id = format!("{:x?}", cfg.hash_key.key);
+    for p in &spec.key {
+        if let KeyPart::Field(f) = p {
+            let d = &cfg.fields[*f];
+            id.push_str(&format!(
+                "|{}:{:?}:{:?}:{:?}",
+                d.name,
+                d.source,
+                d.pattern.as_ref().map(|r| r.as_str()),
+                d.normalize
+            ));
+        }
+    }
+    id
+}
+
 impl Limiters<DefaultClock> {
     pub fn new(cfg: &Config) -> Self {
         Self::with_clock(cfg, DefaultClock::default())
@@ -245,6 +314,7 @@ impl<C: Clock + Clone> Limiters<C> {
                             p.subnet_v4,
                             p.subnet_v6,
                             cfg.limiter_max_keys,
+                            hashed_identity(cfg, spec),
                         );
                         if let Some(slot) = reuse(&identity, spec) {
                             return slot;
@@ -259,7 +329,8 @@ impl<C: Clock + Clone> Limiters<C> {
                             );
                             (lim, store)
                         };
-                        let relaxable = spec.key != LimitKey::Asn && p.mobile_multiplier > 1;
+                        let relaxable = spec.key.iter().any(|k| k.shared_by_carriers())
+                            && p.mobile_multiplier > 1;
                         Arc::new(Slot {
                             spec: spec.clone(),
                             identity,
@@ -288,22 +359,24 @@ impl<C: Clock + Clone> Limiters<C> {
     }
 
     /// Take one token from every limit of the policy; report the exhausted ones and
-    /// how long until the last of them has a token again.
-    pub fn check(&self, policy_index: usize, policy: &Policy, facts: &Facts) -> LimitOutcome {
+    /// how long until the last of them has a token again. A limit whose key needs
+    /// what the request lacks (a field, an unknown ASN under `skip`) is skipped.
+    pub fn check(
+        &self,
+        policy_index: usize,
+        policy: &Policy,
+        facts: &Facts,
+        request: &Request,
+        hash_key: &HashKey,
+    ) -> LimitOutcome {
         let mut out = LimitOutcome::default();
         let Some(slots) = self.policies.get(policy_index) else {
             return out;
         };
         let mobile = facts.is_mobile();
-        for s in slots {
-            let key = match s.spec.key {
-                LimitKey::Ip => ip_key(facts.ip),
-                LimitKey::Subnet => subnet_key(facts.ip, policy.subnet_v4, policy.subnet_v6),
-                LimitKey::Asn => match (facts.asn, s.spec.unknown_asn) {
-                    (Some(a), _) => u128::from(a),
-                    (None, UnknownAsn::Shared) => u128::MAX,
-                    (None, UnknownAsn::Skip) => continue,
-                },
+        for (i, s) in slots.iter().enumerate() {
+            let Some(key) = key_of(&s.spec, policy, facts, request, hash_key) else {
+                continue;
             };
             let lim = match (&s.mobile, mobile) {
                 (Some(m), true) => &m.0,
@@ -311,10 +384,11 @@ impl<C: Clock + Clone> Limiters<C> {
             };
             if let Err(not_until) = lim.check_key(&key) {
                 let wait = not_until.wait_time_from(s.clock.now());
-                match s.spec.key {
-                    LimitKey::Ip => out.ip = true,
-                    LimitKey::Subnet => out.subnet = true,
-                    LimitKey::Asn => out.asn = true,
+                match &s.spec.signal {
+                    LimitSignal::Fixed(Signal::RateIp) => out.ip = true,
+                    LimitSignal::Fixed(Signal::RateSubnet) => out.subnet = true,
+                    LimitSignal::Fixed(_) => out.asn = true,
+                    LimitSignal::Named(_) => out.named |= 1 << i,
                 }
                 out.retry_after = Some(out.retry_after.map_or(wait, |w| w.max(wait)));
             }
@@ -322,12 +396,19 @@ impl<C: Clock + Clone> Limiters<C> {
         out
     }
 
-    /// Keys held, by key kind (ip, subnet, asn), over every policy.
-    pub fn keys(&self) -> [(LimitKey, usize); 3] {
-        let mut n = [(LimitKey::Ip, 0), (LimitKey::Subnet, 0), (LimitKey::Asn, 0)];
+    /// Keys held, by the limits' labels (ip, subnet, asn, a field limit's name), over
+    /// every policy.
+    pub fn keys(&self) -> Vec<(String, usize)> {
+        let mut n: Vec<(String, usize)> = ["ip", "subnet", "asn"]
+            .into_iter()
+            .map(|k| (k.to_string(), 0))
+            .collect();
         for s in self.policies.iter().flatten() {
             let held = s.normal.1.len() + s.mobile.as_ref().map_or(0, |m| m.1.len());
-            n[s.spec.key as usize].1 += held;
+            match n.iter_mut().find(|(l, _)| *l == s.spec.label) {
+                Some(e) => e.1 += held,
+                None => n.push((s.spec.label.clone(), held)),
+            }
         }
         n
     }
@@ -378,7 +459,20 @@ mod tests {
             T { cfg, lim, clock }
         }
         fn hit(&self, f: &Facts) -> LimitOutcome {
-            self.lim.check(0, &self.cfg.policies[0], f)
+            self.hit_with(f, &[])
+        }
+        /// A request with these field values (indexed like the config's fields).
+        fn hit_with(&self, f: &Facts, values: &[Option<&str>]) -> LimitOutcome {
+            let values: Vec<Option<String>> =
+                values.iter().map(|v| v.map(str::to_string)).collect();
+            let p = &self.cfg.policies[0];
+            let ids = crate::evidence::ident::ids_of(&self.cfg.hash_key, &values, &p.ids);
+            let req = Request {
+                fields: &values,
+                ids: &ids,
+                ..Request::default()
+            };
+            self.lim.check(0, p, f, &req, &self.cfg.hash_key)
         }
         /// How many requests in a row pass.
         fn passes(&self, f: &Facts) -> usize {
@@ -555,5 +649,106 @@ mod tests {
         }
         assert!(t.lim.keys()[0].1 <= 6400);
         assert!(t.hit(&victim).ip, "the exhausted key is still limited");
+    }
+
+    const FIELDS: &str = "fields:\n  coupon: json:/code\n  referral: query:ref\n";
+
+    #[test]
+    fn a_coupon_limit_holds_across_rotating_addresses() {
+        let t = T::with("limits: [{ key: field:coupon, rate: 3/day }]", FIELDS);
+        let code = [Some("SAVE20"), None];
+        for i in 1..=3 {
+            let o = t.hit_with(&facts(&format!("203.0.{i}.7")), &code);
+            assert!(!o.any(), "use {i}");
+        }
+        let o = t.hit_with(&facts("198.51.100.99"), &code);
+        assert_eq!(o.named, 0b1, "the fourth use, from a fresh address");
+        assert!(!o.ip && !o.subnet && !o.asn);
+        let ra = o.retry_after.unwrap();
+        assert!(ra > Duration::from_secs(7 * 3600) && ra <= Duration::from_secs(8 * 3600));
+        // another code is untouched; a request without a code is not limited by it
+        assert!(!t
+            .hit_with(&facts("198.51.100.99"), &[Some("OTHER"), None])
+            .any());
+        assert_eq!(t.passes(&facts("198.51.100.99")), 10_000);
+        assert_eq!(t.lim.keys().iter().find(|k| k.0 == "coupon").unwrap().1, 2);
+    }
+
+    #[test]
+    fn a_referral_limit_per_subnet() {
+        let t = T::with(
+            "limits: [{ key: [field:referral, subnet], rate: 5/hour, name: referral_subnet }]",
+            FIELDS,
+        );
+        let r = [None, Some("ref-42")];
+        for i in 1..=5 {
+            assert!(!t.hit_with(&facts(&format!("192.0.2.{i}")), &r).any());
+        }
+        assert_eq!(t.hit_with(&facts("192.0.2.200"), &r).named, 0b1, "same /24");
+        assert!(
+            !t.hit_with(&facts("192.0.3.1"), &r).any(),
+            "the code from another /24 is apart"
+        );
+        assert!(
+            !t.hit_with(&facts("192.0.2.9"), &[None, Some("ref-43")])
+                .any(),
+            "another code from the farm's /24 is apart"
+        );
+    }
+
+    #[test]
+    fn the_multiplier_relaxes_a_composite_key_with_an_address_part_only() {
+        let t = T::with(
+            "mobile_multiplier: 10\nlimits: [{ key: field:coupon, rate: 2/day }, { key: [field:referral, ip], rate: 1/day, name: ref_ip }]",
+            &format!("{FIELDS}intel:\n  mobile_asns: [64501]\n"),
+        );
+        let mut cell = facts("192.0.2.1");
+        cell.mobile_asn = true;
+        let coupon = [Some("C1"), None];
+        assert!(!t.hit_with(&cell, &coupon).any());
+        assert!(!t.hit_with(&cell, &coupon).any());
+        assert!(
+            t.hit_with(&cell, &coupon).named & 1 != 0,
+            "a code is a code"
+        );
+        let r = [None, Some("R1")];
+        for _ in 0..10 {
+            assert!(!t.hit_with(&cell, &r).any());
+        }
+        assert!(t.hit_with(&cell, &r).named & 0b10 != 0);
+    }
+
+    #[test]
+    fn field_limits_survive_a_reload_unless_the_field_changes() {
+        let cfg = cfg("limits: [{ key: field:coupon, rate: 1/day }]", FIELDS);
+        let clock = FakeRelativeClock::default();
+        let old = Limiters::with_clock(&cfg, clock.clone());
+        let values = vec![Some("C1".to_string()), None];
+        let ids = crate::evidence::ident::ids_of(&cfg.hash_key, &values, &cfg.policies[0].ids);
+        let req = Request {
+            fields: &values,
+            ids: &ids,
+            ..Request::default()
+        };
+        let f = facts("192.0.2.1");
+        assert!(!old
+            .check(0, &cfg.policies[0], &f, &req, &cfg.hash_key)
+            .any());
+        let same = Limiters::rebuild_with_clock(&old, &cfg, clock.clone());
+        assert!(same
+            .check(0, &cfg.policies[0], &f, &req, &cfg.hash_key)
+            .any());
+        let moved = crate::config::parse(
+                            "upstream: 127.0.0.1:3000\nfields:\n  coupon: query:code\n  referral: query:ref\nroutes:\n  - { name: r, path: /r, policy: p }\npolicies:\n  p:\n    limits: [{ key: field:coupon, rate: 1/day }]\n",
+            std::path::Path::new("/tmp/gw.yaml"),
+        )
+        .unwrap();
+        let fresh = Limiters::rebuild_with_clock(&same, &moved, clock);
+        assert!(
+            !fresh
+                .check(0, &moved.policies[0], &f, &req, &moved.hash_key)
+                .any(),
+            "a field read from elsewhere is another key"
+        );
     }
 }

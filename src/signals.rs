@@ -4,7 +4,8 @@
 //! headers, explain, metrics and the reference docs all read this table.
 //!
 //! Families of signals named at config time sit at a fixed place in the order:
-//! `list:NAME` (one per configured list) just before [`LISTS_BEFORE`]. A new signal is
+//! `list:NAME` (one per configured list) just before [`LISTS_BEFORE`], `rate:NAME` (one
+//! per field limit of the policy) just before [`RATES_BEFORE`]. A new signal is
 //! one row here and one small check in `decide::checks`.
 //!
 //! This module depends on nothing else in the crate.
@@ -63,6 +64,13 @@ pub const SIGNAL_COUNT: usize = DEFS.len();
 /// `list:NAME` signals are written just before this one.
 pub const LISTS_BEFORE: Signal = Signal::RateIp;
 
+/// `rate:NAME` signals are written just before this one.
+pub const RATES_BEFORE: Signal = Signal::LookupError;
+
+/// What `rate:NAME` means.
+pub const RATE_MEANING: &str =
+    "the policy's limit NAME (a key with a field, or a named limit) is exhausted";
+
 /// What `list:NAME` means, for every configured list outside the meaningful names.
 pub const LIST_MEANING: &str = "the address is in the named list";
 
@@ -97,11 +105,13 @@ impl Signal {
     }
 }
 
-/// A set of signals: fixed ones as bits by [`Signal`], lists as bits by list index.
+/// A set of signals: fixed ones as bits by [`Signal`], lists as bits by list index,
+/// `rate:NAME` as bits by the limit's index in its policy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Reasons {
     pub fixed: u16,
     pub lists: u64,
+    pub rates: u16,
 }
 
 impl Reasons {
@@ -112,15 +122,17 @@ impl Reasons {
         self.fixed |= s.bit();
     }
     pub fn is_empty(&self) -> bool {
-        self.fixed == 0 && self.lists == 0
+        self.fixed == 0 && self.lists == 0 && self.rates == 0
     }
 
-    /// Every signal name in contract order; `list_names[i]` is list i's signal name.
-    pub fn iter<'a, S: AsRef<str>>(
+    /// Every signal name in contract order; `list_names[i]` is list i's signal name,
+    /// `rate_names[i]` the policy's limit i's.
+    pub fn iter<'a, S: AsRef<str>, R: AsRef<str>>(
         &self,
         list_names: &'a [S],
+        rate_names: &'a [R],
     ) -> impl Iterator<Item = &'a str> + 'a {
-        let (fixed, lists) = (self.fixed, self.lists);
+        let (fixed, lists, rates) = (self.fixed, self.lists, self.rates);
         DEFS.iter().flat_map(move |d| {
             let listed = (d.signal == LISTS_BEFORE)
                 .then(|| {
@@ -132,15 +144,29 @@ impl Reasons {
                 })
                 .into_iter()
                 .flatten();
+            let rated = (d.signal == RATES_BEFORE)
+                .then(|| {
+                    rate_names
+                        .iter()
+                        .enumerate()
+                        .filter(move |(i, _)| rates & (1 << i) != 0)
+                        .map(|(_, n)| n.as_ref())
+                })
+                .into_iter()
+                .flatten();
             let own = (fixed & d.signal.bit() != 0).then_some(d.name);
-            listed.chain(own)
+            listed.chain(rated).chain(own)
         })
     }
 
     /// The `X-Risk-Reasons` value.
-    pub fn render<S: AsRef<str>>(&self, list_names: &[S]) -> String {
+    pub fn render<S: AsRef<str>, R: AsRef<str>>(
+        &self,
+        list_names: &[S],
+        rate_names: &[R],
+    ) -> String {
         let mut out = String::new();
-        for name in self.iter(list_names) {
+        for name in self.iter(list_names, rate_names) {
             if !out.is_empty() {
                 out.push(',');
             }
@@ -168,17 +194,19 @@ mod tests {
     }
 
     #[test]
-    fn lists_sit_between_the_ip_signals_and_the_rate_signals() {
+    fn lists_sit_before_the_rate_signals_and_field_limits_after_them() {
         let mut r = Reasons::default();
         r.add(Signal::LookupError);
         r.add(Signal::RateIp);
         r.add(Signal::Tor);
         r.add(Signal::CountryDenied);
         r.lists = 0b101;
+        r.rates = 0b10;
         let names = ["list:a", "list:b", "list:c"];
+        let rates = ["rate_ip", "rate:coupon"];
         assert_eq!(
-            r.render(&names),
-            "tor,country_denied,list:a,list:c,rate_ip,lookup_error"
+            r.render(&names, &rates),
+            "tor,country_denied,list:a,list:c,rate_ip,rate:coupon,lookup_error"
         );
     }
 }

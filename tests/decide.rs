@@ -11,8 +11,12 @@ use riskgate::evidence::Request;
 use riskgate::intel::{AnonFlags, ConnectionType, Facts};
 
 fn cfg(policy_yaml: &str) -> Config {
+    cfg_with("", policy_yaml)
+}
+
+fn cfg_with(top: &str, policy_yaml: &str) -> Config {
     let text = format!(
-        "upstream: 127.0.0.1:3000\nintel:\n  lists:\n    hosting: a.txt\n    vpn: b.txt\n    proxy: c.txt\n    deny: d.txt\n    allow: e.txt\n    partners: f.txt\n    relay: g.txt\n    mobile: h.txt\nroutes:\n  - {{ name: r, path: /r, policy: p }}\npolicies:\n  p:\n{}",
+        "upstream: 127.0.0.1:3000\n{top}intel:\n  lists:\n    hosting: a.txt\n    vpn: b.txt\n    proxy: c.txt\n    deny: d.txt\n    allow: e.txt\n    partners: f.txt\n    relay: g.txt\n    mobile: h.txt\nroutes:\n  - {{ name: r, path: /r, policy: p }}\npolicies:\n  p:\n{}",
         policy_yaml
             .lines()
             .map(|l| format!("    {l}\n"))
@@ -46,7 +50,7 @@ fn run(c: &Config, f: &Facts) -> decide::Decision {
 }
 
 fn reasons(c: &Config, d: &decide::Decision) -> String {
-    d.reasons.render(&c.intel.lists)
+    d.reasons.render(&c.intel.lists, &c.policies[0].limits)
 }
 
 #[test]
@@ -241,6 +245,7 @@ fn reasons_follow_the_contract_order_and_the_score_is_capped() {
             ip: true,
             subnet: true,
             asn: true,
+            named: 0,
             retry_after: Some(Duration::from_secs(3)),
         },
     );
@@ -250,7 +255,10 @@ fn reasons_follow_the_contract_order_and_the_score_is_capped() {
     );
     assert_eq!(d.score, 100);
     assert_eq!(d.network, Network::Tor);
-    let names: Vec<&str> = d.reasons.iter(&c.intel.lists).collect();
+    let names: Vec<&str> = d
+        .reasons
+        .iter(&c.intel.lists, &c.policies[0].limits)
+        .collect();
     assert_eq!(names.join(","), reasons(&c, &d));
 }
 
@@ -375,6 +383,7 @@ fn limits_add_reasons_and_answer_with_on_limit() {
         ip: false,
         subnet: true,
         asn: false,
+        named: 0,
         retry_after: Some(Duration::from_secs(7)),
     };
     let d = decide::decide(&f, &Request::default(), &c.policies[0], &c.intel, lim);
@@ -387,6 +396,32 @@ fn limits_add_reasons_and_answer_with_on_limit() {
     let d = decide::decide(&f, &Request::default(), &c.policies[0], &c.intel, lim);
     assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Forward));
     assert_eq!(reasons(&c, &d), "rate_subnet");
+}
+
+#[test]
+fn a_field_limit_reports_rate_name_with_its_weight_in_contract_order() {
+    let c = cfg_with(
+        "fields:\n  coupon: json:/code\n  referral: query:ref\n",
+        "weights: { rate:coupon: 20, rate:referral_subnet: 5, rate_ip: 1 }\nlimits:\n  - { key: ip, rate: 5/min }\n  - { key: field:coupon, rate: 3/day }\n  - { key: [field:referral, subnet], rate: 5/hour, name: referral_subnet }",
+    );
+    let p = &c.policies[0];
+    assert_eq!(p.limits[1].signal.name(), "rate:coupon");
+    assert_eq!(p.limits[2].signal.name(), "rate:referral_subnet");
+    let mut f = facts();
+    f.lookup_errors = 1;
+    let lim = LimitOutcome {
+        ip: true,
+        named: 0b110,
+        retry_after: Some(Duration::from_secs(60)),
+        ..Default::default()
+    };
+    let d = decide::decide(&f, &Request::default(), p, &c.intel, lim);
+    assert_eq!(
+        reasons(&c, &d),
+        "rate_ip,rate:coupon,rate:referral_subnet,lookup_error"
+    );
+    assert_eq!(d.score, 26);
+    assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Limit));
 }
 
 #[test]

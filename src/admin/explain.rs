@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{json, Value};
 
-use crate::config::Config;
+use crate::config::{Config, KeyPart, UnknownAsn};
 use crate::decide::{self, LimitOutcome};
-use crate::evidence::{fields, Request};
+use crate::evidence::{fields, ident, Request};
 use crate::http::{client_ip, headers};
 use crate::signals::{self, Signal};
 use crate::state::Snapshot;
@@ -136,12 +136,13 @@ pub fn explain(
         fields::Body::Read(b, ct)
     };
     let (values, unreadable) = fields::extract(&cfg.fields, &policy.fields, hdrs, query, &read);
+    let ids = ident::ids_of(&cfg.hash_key, &values, &policy.ids);
     // what the hopping store would say, recording nothing
     let hop_countries = policy.checks.hopping.and_then(|h| {
-        let key = values.get(h.field)?.as_deref()?;
+        let id = ids.get(h.field).copied().flatten()?;
         Some(snap.hops.peek(
             r.policy,
-            key,
+            id,
             facts.country?,
             h.window,
             std::time::Instant::now(),
@@ -149,6 +150,7 @@ pub fn explain(
     });
     let request = Request {
         fields: &values,
+        ids: &ids,
         unreadable_body: unreadable,
         hop_countries,
         ..Request::from_headers(hdrs)
@@ -157,6 +159,47 @@ pub fn explain(
         .fields
         .iter()
         .map(|&i| (cfg.fields[i].name.clone(), json!(values[i])))
+        .collect();
+    // identifiers as the decision log writes them
+    let ids_json: serde_json::Map<String, Value> = policy
+        .ids
+        .iter()
+        .map(|&i| {
+            (
+                cfg.fields[i].name.clone(),
+                json!(ids[i].map(|id| id.to_string())),
+            )
+        })
+        .collect();
+    let limits_json: Vec<Value> = policy
+        .limits
+        .iter()
+        .map(|l| {
+            let missing: Vec<&str> = l
+                .key
+                .iter()
+                .filter_map(|p| match p {
+                    KeyPart::Field(f) if ids[*f].is_none() => Some(cfg.fields[*f].name.as_str()),
+                    KeyPart::Asn if facts.asn.is_none() && l.unknown_asn == UnknownAsn::Skip => {
+                        Some("asn")
+                    }
+                    _ => None,
+                })
+                .collect();
+            json!({
+                "key": l.key.iter().map(|p| match p {
+                    KeyPart::Ip => "ip".to_string(),
+                    KeyPart::Subnet => "subnet".to_string(),
+                    KeyPart::Asn => "asn".to_string(),
+                    KeyPart::Field(f) => format!("field:{}", cfg.fields[*f].name),
+                }).collect::<Vec<_>>(),
+                "signal": l.signal.name(),
+                "rate": format!("{}/{}s", l.count, l.per.as_secs()),
+                "burst": l.burst,
+                "applies": missing.is_empty(),
+                "skipped_because_missing": missing,
+            })
+        })
         .collect();
     let d = decide::decide(
         &facts,
@@ -200,7 +243,13 @@ pub fn explain(
     }
     let hdrs: serde_json::Map<String, Value> = headers::NAMES
         .into_iter()
-        .zip(headers::values(&d, &facts, &r.header, &cfg.intel))
+        .zip(headers::values(
+            &d,
+            &facts,
+            &r.header,
+            &cfg.intel,
+            &policy.limits,
+        ))
         .map(|(k, v)| {
             (
                 k.to_string(),
@@ -213,6 +262,8 @@ pub fn explain(
         "route": r.name, "policy": policy.name, "mode": policy.mode.as_str(),
         "facts": facts_json,
         "fields": fields_json,
+        "ids": ids_json,
+        "limits": limits_json,
         "signals": signals,
         "score": d.score,
         "thresholds": {"verify": policy.thresholds.verify, "block": policy.thresholds.block},

@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ipnet::IpNet;
 
-use crate::signals::SIGNAL_COUNT;
+use crate::signals::{Signal, SIGNAL_COUNT};
 
 /// One thing wrong with a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,6 +363,8 @@ pub struct Weights {
     pub fixed: [u32; SIGNAL_COUNT],
     /// indexed like [`IntelConfig::lists`]
     pub lists: Vec<u32>,
+    /// indexed like the policy's `limits` (only `rate:NAME` ones are read)
+    pub rates: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,21 +383,32 @@ pub struct Countries {
     pub allow: Vec<CountryCode>,
 }
 
+/// One part of a limit's key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LimitKey {
+pub enum KeyPart {
     Ip,
+    /// the client's /24 (v4) or /48 (v6), as the policy's `subnet_prefix` says
     Subnet,
     Asn,
+    /// a field's value (index into [`Config::fields`]), as its keyed hash
+    Field(usize),
 }
 
-impl LimitKey {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitKey::Ip => "ip",
-            LimitKey::Subnet => "subnet",
-            LimitKey::Asn => "asn",
-        }
+impl KeyPart {
+    /// Whether a client on a mobile network shares this part with others (its address
+    /// is a carrier's CGNAT): `mobile_multiplier` applies to a key with such a part.
+    pub fn shared_by_carriers(self) -> bool {
+        matches!(self, KeyPart::Ip | KeyPart::Subnet)
     }
+}
+
+/// The signal an exhausted limit reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitSignal {
+    /// `rate_ip`, `rate_subnet` or `rate_asn`: an unnamed limit on one of these
+    Fixed(Signal),
+    /// `rate:NAME`: a limit with a field in its key, or with a `name`
+    Named(String),
 }
 
 /// What an `asn` limit does with a client whose ASN is unknown.
@@ -409,12 +422,35 @@ pub enum UnknownAsn {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitSpec {
-    pub key: LimitKey,
+    /// the parts that together make the key (one or more, no part twice)
+    pub key: Vec<KeyPart>,
+    /// what `riskgate_limiter_keys{key}` calls it: `ip`, `subnet`, `asn`, else NAME
+    pub label: String,
+    pub signal: LimitSignal,
     pub unknown_asn: UnknownAsn,
     /// `count` requests per `per`
     pub count: u32,
     pub per: Duration,
     pub burst: u32,
+}
+
+impl LimitSignal {
+    pub fn name(&self) -> &str {
+        match self {
+            LimitSignal::Fixed(s) => s.name(),
+            LimitSignal::Named(n) => n,
+        }
+    }
+}
+
+/// The most limits one policy has (each named one is a bit of [`crate::signals::Reasons`]).
+pub const MAX_LIMITS: usize = 16;
+
+impl AsRef<str> for LimitSpec {
+    /// The signal's name, as [`crate::signals::Reasons`] renders it.
+    fn as_ref(&self) -> &str {
+        self.signal.name()
+    }
 }
 
 /// A response riskgate writes itself.
@@ -449,6 +485,8 @@ pub struct Policy {
     pub fields: Vec<usize>,
     /// whether one of them is in the body
     pub needs_body: bool,
+    /// the fields that identify someone (limit and hopping keys): logged as keyed hashes
+    pub ids: Vec<usize>,
     pub on_block: OnBlock,
     pub on_limit: Response,
 }
@@ -572,4 +610,68 @@ pub struct Config {
     pub fields: Vec<FieldDef>,
     /// the most of a body riskgate reads for form:/json: fields
     pub body_limit: usize,
+    /// the secret of the keyed hashes of identifier fields
+    pub hash_key: HashKey,
+}
+
+/// The secret of the keyed hashes that stand for identifier fields (device, e-mail,
+/// coupon…) in limit keys, the hopping store and the decision log: from `hash_key`'s
+/// file, so that every replica and every restart hash alike; without one, a random key
+/// drawn once per process.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HashKey {
+    pub key: [u8; 16],
+    /// whether it came from a file (stable across restarts and replicas)
+    pub from_file: bool,
+}
+
+impl HashKey {
+    /// The key of a `hash_key` secret.
+    pub fn derive(secret: &[u8]) -> HashKey {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"riskgate hash_key v1\n");
+        h.update(secret);
+        let digest = h.finalize();
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        HashKey {
+            key,
+            from_file: true,
+        }
+    }
+
+    /// This process's own key, random, the same for every config it loads (a reload
+    /// keeps limits and hopping records).
+    pub fn process() -> HashKey {
+        static KEY: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+        let key = *KEY.get_or_init(|| {
+            use std::hash::{BuildHasher, Hasher};
+            // RandomState's keys come from the operating system's random source
+            let mut key = [0u8; 16];
+            for (i, chunk) in key.chunks_mut(8).enumerate() {
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_usize(i);
+                h.write_u128(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos()),
+                );
+                chunk.copy_from_slice(&h.finish().to_le_bytes());
+            }
+            key
+        });
+        HashKey {
+            key,
+            from_file: false,
+        }
+    }
+}
+
+impl fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HashKey")
+            .field("from_file", &self.from_file)
+            .finish_non_exhaustive()
+    }
 }

@@ -79,6 +79,8 @@ raw_struct! {
     /// field name → `SOURCE:NAME` or `{ from, pattern, normalize }`, in file order
     pub fields: Opt<Mapping>,
     pub body_limit: Opt<Value>,
+    /// a file holding the secret of the keyed hashes of identifier fields
+    pub hash_key: Opt<String>,
     pub routes: Opt<Vec<Field<RawRoute>>>,
     /// name → policy, in file order
     pub policies: Opt<Mapping>,
@@ -225,7 +227,9 @@ raw_struct! {
 
 raw_struct! {
     pub struct RawLimit {
-    pub key: Opt<String>,
+    /// `ip`, `subnet`, `asn`, `field:NAME`, or a list of them (a composite key)
+    pub key: Opt<Value>,
+    pub name: Opt<String>,
     pub rate: Opt<String>,
     pub burst: Opt<u32>,
     pub unknown_asn: Opt<String>,

@@ -148,6 +148,12 @@ fn score_of(r: &Reasons, policy: &Policy) -> u32 {
         bits &= bits - 1;
         s = s.saturating_add(policy.weights.lists.get(i).copied().unwrap_or(0));
     }
+    let mut bits = r.rates;
+    while bits != 0 {
+        let i = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        s = s.saturating_add(policy.weights.rates.get(i).copied().unwrap_or(0));
+    }
     s.min(100)
 }
 
@@ -173,6 +179,7 @@ pub fn assess(facts: &Facts, request: &Request, policy: &Policy, intel: &IntelCo
             reasons: Reasons {
                 fixed: 0,
                 lists: facts.lists & intel.masks.allow,
+                rates: 0,
             },
             network: network(facts, &Reasons::default()),
             mode: policy.mode,
@@ -220,6 +227,7 @@ pub fn apply_limits(mut d: Decision, limits: LimitOutcome, policy: &Policy) -> D
     if limits.asn {
         d.reasons.add(Signal::RateAsn);
     }
+    d.reasons.rates |= limits.named;
     d.score = score_of(&d.reasons, policy);
     d.limited = true;
     d.retry_after = limits.retry_after;

@@ -5,6 +5,7 @@
 
 pub mod accept_language;
 pub mod fields;
+pub mod ident;
 pub mod languages;
 pub mod request;
 pub mod timezones;

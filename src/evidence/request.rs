@@ -10,6 +10,9 @@ pub struct Request<'a> {
     /// the policy's field values, indexed like the config's `fields` (empty when the
     /// policy reads none)
     pub fields: &'a [Option<String>],
+    /// the keyed hashes of the identifier fields (limit and hopping keys), indexed like
+    /// `fields`: all a replay of the log knows of them
+    pub ids: &'a [Option<super::ident::Id>],
     /// why the body could not be read, when the policy needed it and it could not be
     pub unreadable_body: Option<super::fields::Unreadable>,
     /// the countries the policy's hopping key was seen from within its window, this
@@ -24,6 +27,13 @@ impl Request<'_> {
     }
 }
 
+impl Request<'_> {
+    /// The keyed hash of identifier field `i`, if the request had one.
+    pub fn id(&self, i: usize) -> Option<super::ident::Id> {
+        self.ids.get(i).copied().flatten()
+    }
+}
+
 impl<'a> Request<'a> {
     /// The evidence in a request's headers.
     pub fn from_headers(headers: &'a http::HeaderMap) -> Request<'a> {
@@ -32,6 +42,7 @@ impl<'a> Request<'a> {
                 .get(http::header::ACCEPT_LANGUAGE)
                 .and_then(|v| v.to_str().ok()),
             fields: &[],
+            ids: &[],
             unreadable_body: None,
             hop_countries: None,
         }

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use http::HeaderValue;
 use pingora::http::RequestHeader;
 
-use crate::config::IntelConfig;
+use crate::config::{IntelConfig, LimitSpec};
 use crate::decide::Decision;
 use crate::intel::Facts;
 
@@ -126,26 +126,28 @@ fn display_value(v: impl std::fmt::Display) -> HeaderValue {
     HeaderValue::from_bytes(&buf[..n]).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn reasons_value(d: &Decision, intel: &IntelConfig) -> HeaderValue {
+fn reasons_value(d: &Decision, intel: &IntelConfig, limits: &[LimitSpec]) -> HeaderValue {
     if d.reasons.is_empty() {
         return HeaderValue::from_static("");
     }
     // one fixed signal alone (the common case): a static string
-    if d.reasons.lists == 0 && d.reasons.fixed.count_ones() == 1 {
+    if d.reasons.lists == 0 && d.reasons.rates == 0 && d.reasons.fixed.count_ones() == 1 {
         let s = crate::decide::Signal::ALL[d.reasons.fixed.trailing_zeros() as usize];
         return HeaderValue::from_static(s.name());
     }
-    HeaderValue::try_from(d.reasons.render(&intel.lists))
+    HeaderValue::try_from(d.reasons.render(&intel.lists, limits))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// The nine values, in the order of [`NAMES`]. `route` is the route's prebuilt
-/// header value ([`crate::config::Route::header`]).
+/// header value ([`crate::config::Route::header`]); `limits` the policy's (they name
+/// the `rate:NAME` reasons).
 pub fn values(
     d: &Decision,
     facts: &Facts,
     route: &HeaderValue,
     intel: &IntelConfig,
+    limits: &[LimitSpec],
 ) -> [HeaderValue; 9] {
     let asn = match facts.asn {
         Some(a) => HeaderValue::from(a),
@@ -154,7 +156,7 @@ pub fn values(
     [
         SCORES[d.score.min(100) as usize].clone(),
         HeaderValue::from_static(d.action.as_str()),
-        reasons_value(d, intel),
+        reasons_value(d, intel, limits),
         ip_value(facts.ip),
         country_value(facts.country),
         asn,
@@ -171,8 +173,9 @@ pub fn write(
     facts: &Facts,
     route: &HeaderValue,
     intel: &IntelConfig,
+    limits: &[LimitSpec],
 ) -> pingora::Result<()> {
-    for (k, v) in WIRE.into_iter().zip(values(d, facts, route, intel)) {
+    for (k, v) in WIRE.into_iter().zip(values(d, facts, route, intel, limits)) {
         req.insert_header(k, v)?;
     }
     Ok(())

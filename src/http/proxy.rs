@@ -13,6 +13,7 @@ use pingora::upstreams::peer::HttpPeer;
 use crate::config::{OnBlock, Response};
 use crate::decide::{self, Decision, Verdict};
 use crate::evidence::fields::{self, Body};
+use crate::evidence::ident::{self, Id};
 use crate::evidence::Request;
 use crate::http::{body, client_ip, headers};
 use crate::intel::Facts;
@@ -42,6 +43,7 @@ struct Matched {
     /// the policy's field values (indexed like the config's fields; empty when it reads
     /// none) and why the body could not be read, for the log
     values: Vec<Option<String>>,
+    ids: Vec<Option<Id>>,
     unreadable: Option<fields::Unreadable>,
 }
 
@@ -162,23 +164,29 @@ impl ProxyHttp for Gateway {
                 &b,
             )
         };
+        // identifiers (limit and hopping keys) as keyed hashes
+        let ids = if policy.ids.is_empty() {
+            Vec::new()
+        } else {
+            ident::ids_of(&cfg.hash_key, &values, &policy.ids)
+        };
         // the hopping key's countries, this request's recorded
         let hop_countries = policy.checks.hopping.and_then(|h| {
-            let key = values.get(h.field)?.as_deref()?;
-            Some(
-                snap.hops
-                    .observe(pi, key, facts.country?, h.window, started),
-            )
+            let id = ids.get(h.field).copied().flatten()?;
+            Some(snap.hops.observe(pi, id, facts.country?, h.window, started))
         });
         let request = Request {
             fields: &values,
+            ids: &ids,
             unreadable_body: unreadable,
             hop_countries,
             ..Request::from_headers(&req.headers)
         };
         let mut decision = decide::assess(&facts, &request, policy, &cfg.intel);
         if decision.needs_limits() && !policy.limits.is_empty() {
-            let outcome = snap.limiters.check(pi, policy, &facts);
+            let outcome = snap
+                .limiters
+                .check(pi, policy, &facts, &request, &cfg.hash_key);
             decision = decide::apply_limits(decision, outcome, policy);
         }
         let verdict = decision.verdict;
@@ -198,6 +206,7 @@ impl ProxyHttp for Gateway {
             started,
             decision_time: took,
             values,
+            ids,
             unreadable,
         }));
         let answered = match verdict {
@@ -232,7 +241,8 @@ impl ProxyHttp for Gateway {
         if let (Some(m), Some(snap)) = (&ctx.matched, &ctx.snap) {
             let cfg = &snap.config;
             let route = &cfg.routes[m.route].header;
-            headers::write(upstream, &m.decision, &m.facts, route, &cfg.intel)?;
+            let limits = &cfg.policies[cfg.routes[m.route].policy].limits;
+            headers::write(upstream, &m.decision, &m.facts, route, &cfg.intel, limits)?;
         }
         Ok(())
     }
@@ -256,17 +266,20 @@ impl ProxyHttp for Gateway {
         };
         let cfg = &snap.config;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let checks = &cfg.policies[cfg.routes[m.route].policy].checks;
+        let policy = &cfg.policies[cfg.routes[m.route].policy];
+        let checks = &policy.checks;
         let field = |i: Option<usize>| i.and_then(|i| m.values.get(i)?.as_deref());
         let said = crate::record::log::Said {
             timezone: field(checks.timezone),
             declared_country: field(checks.declared_country),
             unreadable_body: m.unreadable.map(|u| u.as_str()),
+            ids: &m.ids,
         };
         crate::record::log::decision(
             cfg,
             &snap.intel,
             &cfg.routes[m.route].name,
+            policy,
             &m.facts,
             &m.decision,
             m.decision_time,

@@ -7,8 +7,9 @@ use std::time::Duration;
 use pingora::http::RequestHeader;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, LogConfig, LogFormat};
+use crate::config::{Config, LogConfig, LogFormat, Policy};
 use crate::decide::{Action, Decision};
+use crate::evidence::ident::Id;
 use crate::intel::{Facts, Intel};
 
 /// Install the global subscriber (also bridges Pingora's `log` records).
@@ -119,6 +120,35 @@ pub struct Said<'a> {
     pub timezone: Option<&'a str>,
     pub declared_country: Option<&'a str>,
     pub unreadable_body: Option<&'static str>,
+    /// the keyed hashes of the identifier fields, indexed like the config's fields
+    pub ids: &'a [Option<Id>],
+}
+
+/// The identifier fields of a policy as the log writes them: `name=HASH` (16 hex
+/// digits, keyed by `hash_key`) joined by commas, those the request lacked left out.
+/// Never the value: a log reader cannot tell whose device or which code it was, but a
+/// replay limits and tracks hopping alike.
+struct Ids<'a> {
+    cfg: &'a Config,
+    policy: &'a Policy,
+    ids: &'a [Option<Id>],
+}
+
+impl std::fmt::Display for Ids<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for &i in &self.policy.ids {
+            let Some(Some(id)) = self.ids.get(i) else {
+                continue;
+            };
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            write!(f, "{}={id}", self.cfg.fields[i].name)?;
+        }
+        Ok(())
+    }
 }
 
 /// `v` cut at `n` characters.
@@ -135,6 +165,7 @@ pub fn decision(
     cfg: &Config,
     intel: &Intel,
     route: &str,
+    policy: &Policy,
     facts: &Facts,
     d: &Decision,
     decision_time: Duration,
@@ -155,11 +186,12 @@ pub fn decision(
         asn = facts.asn.unwrap_or(0),
         score = d.score,
         action = d.action.as_str(),
-        reasons = %d.reasons.render(&cfg.intel.lists),
+        reasons = %d.reasons.render(&cfg.intel.lists, &policy.limits),
         accept_language = accept_language(req),
         timezone = cut(said.timezone.unwrap_or(""), 64),
         declared_country = cut(said.declared_country.unwrap_or(""), 64),
         unreadable_body = said.unreadable_body.unwrap_or(""),
+        ids = %Ids { cfg, policy, ids: said.ids },
         lists = %ListNotes { cfg, intel, facts },
         network = d.network.as_str(),
         mode = d.mode.as_str(),

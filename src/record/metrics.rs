@@ -11,7 +11,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::config::Config;
+use crate::config::{Config, LimitSignal};
 use crate::decide::{Action, Decision, Signal, SIGNAL_COUNT};
 
 pub struct Metrics {
@@ -159,6 +159,13 @@ pub fn register_sources<S: AsRef<str>>(sources: &[S]) {
     }
 }
 
+/// The `riskgate_limiter_keys` series of a config's field and named limits, at 0.
+pub fn register_limits(cfg: &Config) {
+    for l in cfg.policies.iter().flat_map(|p| &p.limits) {
+        METRICS.limiter_keys.with_label_values(&[l.label.as_str()]);
+    }
+}
+
 /// The counters of one route, resolved once.
 pub struct RouteMetrics {
     /// allow, verify, block, limit
@@ -166,6 +173,8 @@ pub struct RouteMetrics {
     fixed: [IntCounter; SIGNAL_COUNT],
     /// indexed like the config's lists
     lists: Vec<IntCounter>,
+    /// indexed like the route's policy's limits (`rate:NAME` ones; `None` for the others)
+    rates: Vec<Option<IntCounter>>,
 }
 
 impl RouteMetrics {
@@ -180,6 +189,14 @@ impl RouteMetrics {
                     actions: [a("allow"), a("verify"), a("block"), a("limit")],
                     fixed: Signal::ALL.map(|sig| s(sig.name())),
                     lists: cfg.intel.lists.iter().map(|l| s(&l.signal)).collect(),
+                    rates: cfg.policies[r.policy]
+                        .limits
+                        .iter()
+                        .map(|l| match &l.signal {
+                            LimitSignal::Named(n) => Some(s(n)),
+                            LimitSignal::Fixed(_) => None,
+                        })
+                        .collect(),
                 }
             })
             .collect()
@@ -207,6 +224,14 @@ impl RouteMetrics {
             let b = bits.trailing_zeros() as usize;
             bits &= bits - 1;
             if let Some(c) = self.lists.get(b) {
+                c.inc();
+            }
+        }
+        let mut bits = d.reasons.rates;
+        while bits != 0 {
+            let b = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if let Some(Some(c)) = self.rates.get(b) {
                 c.inc();
             }
         }

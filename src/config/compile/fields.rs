@@ -161,3 +161,37 @@ pub(super) fn compile_fields(cx: &mut Ctx, raw: Opt<Mapping>) -> Vec<FieldDef> {
     }
     out
 }
+
+/// The fewest bytes a `hash_key` file holds (surrounding whitespace aside).
+pub const HASH_KEY_MIN_BYTES: usize = 16;
+
+/// `hash_key`: a file whose secret keys the hashes of identifier fields. Its 16-byte
+/// key is SHA-256 over a fixed label and the file's trimmed content, so any secret of
+/// at least 16 bytes (hex, base64, raw) serves. Without it, the process's own key.
+pub(super) fn compile_hash_key(cx: &mut Ctx, raw: Opt<String>) -> HashKey {
+    let Some(p) = cx.get("hash_key", raw) else {
+        return HashKey::process();
+    };
+    let path = cx.path(p.trim());
+    match std::fs::read(&path) {
+        Err(e) => {
+            cx.err("hash_key", format!("cannot read `{}`: {e}", path.display()));
+            HashKey::process()
+        }
+        Ok(bytes) => {
+            let secret = bytes.trim_ascii();
+            if secret.len() < HASH_KEY_MIN_BYTES {
+                cx.err(
+                    "hash_key",
+                    format!(
+                        "`{}` holds {} bytes; a hash key needs at least {HASH_KEY_MIN_BYTES} (e.g. `openssl rand -hex 32`)",
+                        path.display(),
+                        secret.len()
+                    ),
+                );
+                return HashKey::process();
+            }
+            HashKey::derive(secret)
+        }
+    }
+}

@@ -18,13 +18,15 @@ use crate::signals::{Signal, DEFS, DENY_LIST_WEIGHT};
 mod ctx;
 mod fields;
 mod intel;
+mod limits;
 mod policy;
 mod routes;
 mod server;
 
 use ctx::{clean_serde_message, did_you_mean, join, key_str, Ctx};
-use fields::{compile_body_limit, compile_fields};
+use fields::{compile_body_limit, compile_fields, compile_hash_key};
 use intel::compile_intel;
+use limits::compile_limits;
 use policy::compile_policy;
 use routes::compile_route;
 use server::{compile_client_ip, compile_log, compile_upstream};
@@ -175,6 +177,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
     let intel = compile_intel(cx, raw.intel);
     let fields = compile_fields(cx, raw.fields);
     let body_limit = compile_body_limit(cx, raw.body_limit);
+    let hash_key = compile_hash_key(cx, raw.hash_key);
 
     // Policies before routes, so routes can name them.
     let mut policies = Vec::new();
@@ -243,6 +246,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         policies,
         fields,
         body_limit,
+        hash_key,
     }
 }
 

@@ -2,10 +2,11 @@
 
 use super::*;
 
-pub fn default_weights(intel: &IntelConfig) -> Weights {
+pub fn default_weights(intel: &IntelConfig, limits: &[LimitSpec]) -> Weights {
     let mut w = Weights {
         fixed: [0; SIGNAL_COUNT],
         lists: vec![0; intel.lists.len()],
+        rates: vec![0; limits.len()],
     };
     for d in DEFS {
         w.fixed[d.signal as usize] = d.default_weight;
@@ -48,12 +49,14 @@ pub(super) fn compile_policy(
             OnLookupError::Allow
         }
     };
+    let limits = compile_limits(cx, &k("limits"), p.limits, fields);
     let weights = match cx.get(&k("weights"), p.weights) {
-        None => default_weights(intel),
+        None => default_weights(intel, &limits),
         Some(map) => {
             let mut w = Weights {
                 fixed: [0; SIGNAL_COUNT],
                 lists: vec![0; intel.lists.len()],
+                rates: vec![0; limits.len()],
             };
             for (sk, sv) in map {
                 let sname = key_str(&sk);
@@ -67,6 +70,23 @@ pub(super) fn compile_policy(
                 };
                 if let Some(sig) = Signal::from_name(&sname) {
                     w.fixed[sig as usize] = val;
+                } else if sname.starts_with("rate:") {
+                    match limits
+                        .iter()
+                        .position(|l| l.signal == LimitSignal::Named(sname.clone()))
+                    {
+                        Some(i) => w.rates[i] = val,
+                        None => cx.err(
+                            &wkey,
+                            format!(
+                                "no limit of this policy reports `{sname}`{}",
+                                did_you_mean(
+                                    &sname,
+                                    &limits.iter().map(|l| l.signal.name()).collect::<Vec<_>>()
+                                )
+                            ),
+                        ),
+                    }
                 } else if let Some(list) = sname.strip_prefix("list:") {
                     match intel.lists.iter().position(|l| l.name == list) {
                         Some(i) if intel.lists[i].kind == ListKind::Named => w.lists[i] = val,
@@ -83,12 +103,13 @@ pub(super) fn compile_policy(
                     cx.err(
                         &wkey,
                         format!(
-                            "unknown signal `{sname}`; expected one of: {}, list:NAME",
+                            "unknown signal `{sname}`; expected one of: {}",
                             Signal::ALL
                                 .iter()
                                 .map(|s| s.name())
                                 .collect::<Vec<_>>()
                                 .join(", ")
+                                + ", list:NAME, rate:NAME"
                         ),
                     );
                 }
@@ -163,82 +184,6 @@ pub(super) fn compile_policy(
             }
         }
     }
-    let mut limits = Vec::new();
-    for (i, l) in cx
-        .get(&k("limits"), p.limits)
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let lkey = k(&format!("limits[{i}]"));
-        let l = match l {
-            Field::Ok(l) => l,
-            Field::Err(e) => {
-                cx.err(&lkey, clean_serde_message(&e));
-                continue;
-            }
-        };
-        cx.unknown(&lkey, &l.unknown, RawLimit::KEYS);
-        let lk = match cx.get(&join(&lkey, "key"), l.key).as_deref() {
-            Some("ip") => Some(LimitKey::Ip),
-            Some("subnet") => Some(LimitKey::Subnet),
-            Some("asn") => Some(LimitKey::Asn),
-            Some(o) => {
-                cx.err(
-                    &join(&lkey, "key"),
-                    format!("`{o}` is not a limit key; use ip, subnet or asn"),
-                );
-                None
-            }
-            None => {
-                cx.err(&lkey, "needs a `key` (ip, subnet or asn)");
-                None
-            }
-        };
-        let rate = match cx.get(&join(&lkey, "rate"), l.rate) {
-            Some(r) => match parse_rate(&r) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    cx.err(&join(&lkey, "rate"), e);
-                    None
-                }
-            },
-            None => {
-                cx.err(&lkey, "needs a `rate` such as 5/min");
-                None
-            }
-        };
-        let burst = cx.get(&join(&lkey, "burst"), l.burst);
-        let unknown_asn = match cx
-            .get(&join(&lkey, "unknown_asn"), l.unknown_asn)
-            .as_deref()
-        {
-            None | Some("skip") => UnknownAsn::Skip,
-            Some("shared") => UnknownAsn::Shared,
-            Some(o) => {
-                cx.err(
-                    &join(&lkey, "unknown_asn"),
-                    format!("`{o}` is not allowed; use skip or shared"),
-                );
-                UnknownAsn::Skip
-            }
-        };
-        if l_has_unknown_asn_for_non_asn(&lk, unknown_asn) {
-            cx.err(&join(&lkey, "unknown_asn"), "only applies to key: asn");
-        }
-        if burst == Some(0) {
-            cx.err(&join(&lkey, "burst"), "must be at least 1");
-        }
-        if let (Some(key), Some((count, per))) = (lk, rate) {
-            limits.push(LimitSpec {
-                key,
-                unknown_asn,
-                count,
-                per,
-                burst: burst.filter(|b| *b > 0).unwrap_or(count),
-            });
-        }
-    }
     let mobile_multiplier = match cx.get(&k("mobile_multiplier"), p.mobile_multiplier) {
         Some(0) => {
             cx.err(&k("mobile_multiplier"), "must be at least 1");
@@ -276,7 +221,18 @@ pub(super) fn compile_policy(
         }
     };
     let checks = compile_checks(cx, &k("checks"), p.checks, fields);
-    let mut used: Vec<usize> = checks.fields().collect();
+    let mut ids: Vec<usize> = limits
+        .iter()
+        .flat_map(|l| l.key.iter())
+        .filter_map(|p| match p {
+            KeyPart::Field(i) => Some(*i),
+            _ => None,
+        })
+        .chain(checks.hopping.map(|h| h.field))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut used: Vec<usize> = checks.fields().chain(ids.iter().copied()).collect();
     used.sort_unstable();
     used.dedup();
     let needs_body = used.iter().any(|&i| fields[i].source.in_body());
@@ -314,13 +270,10 @@ pub(super) fn compile_policy(
         checks,
         fields: used,
         needs_body,
+        ids,
         on_block,
         on_limit,
     }
-}
-
-pub(super) fn l_has_unknown_asn_for_non_asn(key: &Option<LimitKey>, u: UnknownAsn) -> bool {
-    u == UnknownAsn::Shared && matches!(key, Some(LimitKey::Ip | LimitKey::Subnet))
 }
 
 pub(super) fn compile_response(
