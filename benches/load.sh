@@ -7,6 +7,11 @@
 #   rg-miss     wrk → riskgate, unmatched path (forwarded untouched, no lookups)
 #   rg-match    wrk → riskgate, matched route: geo + ASN + anonymous-IP + connection-type
 #               MMDBs, the Tor set, a 51k-line CIDR list, three limits, all headers
+#   rg-body-plain  wrk POST, a 1 KiB JSON body → riskgate, a matched route like rg-match
+#               whose policy reads no field (the body streams through unread)
+#   rg-body-checks the same request → a route whose policy reads the body and headers:
+#               fields from the JSON body, a header and a cookie; the language, time-zone,
+#               declared-country and hopping checks; a coupon and a device×/24 limit
 # Every request carries X-Forwarded-For: 89.160.20.112. Proxies get CPU 0, wrk and the
 # origin CPU 1 (when taskset exists); rounds alternate the targets. Prints requests/s and
 # p50/p99 (medians over rounds) and the ratios, and writes them to benches/results/load.md.
@@ -135,15 +140,55 @@ intel:
     connection_type: $D/GeoIP2-Connection-Type-Test.mmdb
   tor: { source: $D/tor-exit-addresses.txt }
   lists: { hosting: $D/datacenter.txt }
+fields:
+  coupon: { from: "json:/code", normalize: upper }
+  coupon_country: { from: "json:/code", pattern: "^PPP-([A-Z]{2})-" }
+  timezone: header:x-client-timezone
+  device: cookie:device_id
 routes:
   - { name: coupon, path: /api/apply-coupon, policy: promo }
+  - { name: plain, path: /api/plain, policy: promo }
+  - { name: checked, path: /api/checked, policy: checked }
 policies:
   promo:
     limits:
       - { key: ip, rate: 1000000/s, burst: 1000000 }
       - { key: subnet, rate: 1000000/s, burst: 1000000 }
       - { key: asn, rate: 1000000/s, burst: 1000000 }
+  checked:
+    limits:
+      - { key: ip, rate: 1000000/s, burst: 1000000 }
+      - { key: subnet, rate: 1000000/s, burst: 1000000 }
+      - { key: asn, rate: 1000000/s, burst: 1000000 }
+      - { key: field:coupon, rate: 1000000/s, burst: 1000000 }
+      - { key: [field:device, subnet], rate: 1000000/s, burst: 1000000, name: device_subnet }
+    checks:
+      language: true
+      timezone: timezone
+      declared_country: coupon_country
+      regions: [[SE, DK, NO, FI]]
+      hopping: { key: device, window: 24h, max_countries: 2 }
 CONF
+# the POST of the body targets: a 1 KiB JSON cart whose code, time zone and languages
+# agree with the Swedish address (no signal: the full path, nothing short-circuits)
+python3 - "$T/post.lua" <<'PY'
+import json, sys
+cart = {"code": "PPP-SE-10", "email": "jane@example.com", "items": []}
+i = 0
+while len(json.dumps(cart)) < 1000:
+    cart["items"].append({"sku": f"SKU-{i:05d}", "qty": 1})
+    i += 1
+body = json.dumps(cart)
+body = body[:-1] + " " * (1024 - len(body)) + "}"
+assert len(body) == 1024
+open(sys.argv[1], "w").write(f"""wrk.method = "POST"
+wrk.body = [[{body}]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Client-Timezone"] = "Europe/Stockholm"
+wrk.headers["Accept-Language"] = "sv-SE,sv;q=0.9,en;q=0.8"
+wrk.headers["Cookie"] = "theme=dark; device_id=d-4f1c9a2b"
+""")
+PY
 wrap riskgate "$RG" run -c "$T/rg.yaml" 2>"$T/rg.log" & PIDS+=($!); PID_RG=$!
 
 PORTS="$ORIGIN $NGX $BAREP $RGP"; [ "$MODE" = instructions ] && PORTS="$PORTS $NGXP"
@@ -162,13 +207,28 @@ declare -A URL=(
   [bare]="http://127.0.0.1:$BAREP/api/apply-coupon"
   [rg-miss]="http://127.0.0.1:$RGP/products"
   [rg-match]="http://127.0.0.1:$RGP/api/apply-coupon"
+  [rg-body-plain]="http://127.0.0.1:$RGP/api/plain"
+  [rg-body-checks]="http://127.0.0.1:$RGP/api/checked"
 )
-ORDER=(direct nginx-geo bare rg-miss rg-match)
+ORDER=(direct nginx-geo bare rg-miss rg-match rg-body-plain rg-body-checks)
+# wrk's extra arguments per target: the body targets POST the 1 KiB JSON
+script() { case "$1" in rg-body-*) echo "-s $T/post.lua" ;; esac; }
+# after a run: the checked route decided every request allow, with no signal (the
+# whole path ran, nothing short-circuited)
+check_checked() {
+  local m; m=$(curl -s "http://127.0.0.1:$ADMIN/metrics")
+  echo "$m" | grep -q 'riskgate_requests_total{action="allow",route="checked"} [1-9]' \
+    || { echo "the checked route decided nothing allow"; exit 1; }
+  if echo "$m" | grep 'riskgate_signals_total{route="checked"' | grep -qv ' 0$'; then
+    echo "the checked route saw signals:"; echo "$m" | grep 'riskgate_signals_total{route="checked"' | grep -v ' 0$'; exit 1
+  fi
+}
 
 # wrk's latency distribution → "rps p50_ms p99_ms non2xx"
 run_wrk() {
   local out
-  out=$($PIN1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency -H 'X-Forwarded-For: 89.160.20.112' "$1")
+  # shellcheck disable=SC2086
+  out=$($PIN1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency -H 'X-Forwarded-For: 89.160.20.112' $(script "$2") "$1")
   python3 - "$out" <<'PY'
 import re, sys
 t = sys.argv[1]
@@ -185,15 +245,16 @@ PY
 if [ "$MODE" = instructions ]; then
   # one proxy process each; riskgate serves both its paths. Collection is switched on
   # only while wrk runs, after a warm-up, and zeroed between targets.
-  declare -A PID=([nginx-plain]=$PID_NGXP [nginx-geo]=$PID_NGX [bare]=$PID_BARE [rg-miss]=$PID_RG [rg-match]=$PID_RG)
+  declare -A PID=([nginx-plain]=$PID_NGXP [nginx-geo]=$PID_NGX [bare]=$PID_BARE [rg-miss]=$PID_RG [rg-match]=$PID_RG [rg-body-plain]=$PID_RG [rg-body-checks]=$PID_RG)
   URL[nginx-plain]="http://127.0.0.1:$NGXP/api/apply-coupon"
   declare -A IR
-  for name in nginx-plain nginx-geo bare rg-miss rg-match; do
+  for name in nginx-plain nginx-geo bare rg-miss rg-match rg-body-plain rg-body-checks; do
     pid=${PID[$name]}
     for _ in $(seq 200); do curl -s -o /dev/null -H 'X-Forwarded-For: 89.160.20.112' "${URL[$name]}"; done
     callgrind_control -z "$pid" >/dev/null
     callgrind_control -i on "$pid" >/dev/null
-    n=$($PIN1 wrk -t1 -c8 -d"$DURATION" -H 'X-Forwarded-For: 89.160.20.112' "${URL[$name]}" | awk '/requests in/{print $1}')
+    # shellcheck disable=SC2086
+    n=$($PIN1 wrk -t1 -c8 -d"$DURATION" -H 'X-Forwarded-For: 89.160.20.112' $(script "$name") "${URL[$name]}" | awk '/requests in/{print $1}')
     callgrind_control -i off "$pid" >/dev/null
     before=$(ls "$T"/cg.* 2>/dev/null | wc -l)
     callgrind_control -d "$name" "$pid" >/dev/null
@@ -209,10 +270,10 @@ if [ "$MODE" = instructions ]; then
     IR[$name]=$((total / n))
     echo "$name: $n requests, $total instructions, ${IR[$name]} per request"
   done
-  python3 - "$OUT" "$DURATION" "${IR[nginx-plain]}" "${IR[nginx-geo]}" "${IR[bare]}" "${IR[rg-miss]}" "${IR[rg-match]}" <<'PY'
+  python3 - "$OUT" "$DURATION" "${IR[nginx-plain]}" "${IR[nginx-geo]}" "${IR[bare]}" "${IR[rg-miss]}" "${IR[rg-match]}" "${IR[rg-body-plain]}" "${IR[rg-body-checks]}" <<'PY'
 import sys, datetime, os, platform
 out, dur = sys.argv[1:3]
-names = ["nginx-plain", "nginx-geo", "bare", "rg-miss", "rg-match"]
+names = ["nginx-plain", "nginx-geo", "bare", "rg-miss", "rg-match", "rg-body-plain", "rg-body-checks"]
 ir = dict(zip(names, map(int, sys.argv[3:])))
 what = {
     "nginx-plain": "nginx 1 worker, plain proxy",
@@ -220,6 +281,8 @@ what = {
     "bare": "bare Pingora proxy (our server settings, every feature off)",
     "rg-miss": "riskgate, unmatched path",
     "rg-match": "riskgate, matched route (4 MMDBs, Tor set, 51k-line list, 3 limits, 9 headers)",
+    "rg-body-plain": "riskgate, matched route, POST 1 KiB JSON, policy reads no field",
+    "rg-body-checks": "riskgate, the same POST, body read: 4 fields, 4 checks, 5 limits",
 }
 lines = [
     f"# Instructions per request — {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
@@ -239,6 +302,9 @@ lines += [
     f"- riskgate's intelligence on a matched route: **+{ir['rg-match']-ir['bare']:,}** instructions a request over bare Pingora "
     f"(matched / bare **{ir['bare']/ir['rg-match']:.3f}×** in requests per instruction)",
     f"- unmatched path: +{ir['rg-miss']-ir['bare']:,} ({ir['bare']/ir['rg-miss']:.3f}×)",
+    f"- request evidence: reading the 1 KiB JSON body, four fields, four checks and two field limits cost "
+    f"**+{ir['rg-body-checks']-ir['rg-body-plain']:,}** instructions a request (checks / no checks "
+    f"**{ir['rg-body-plain']/ir['rg-body-checks']:.3f}×** in requests per instruction)",
     f"- the engines: bare Pingora spends **{ir['bare']/ir['nginx-plain']:.1f}×** the instructions of nginx as a plain proxy; "
     f"nginx's geoip2 + limit_req + headers add {ir['nginx-geo']-ir['nginx-plain']:,}",
 ]
@@ -249,34 +315,37 @@ PY
   exit 0
 fi
 
-declare -A RPS P50 P99
+RES="$T/results.txt"; : > "$RES"
 for r in $(seq "$ROUNDS"); do
   for name in "${ORDER[@]}"; do
-    read -r rps p50 p99 bad <<<"$(run_wrk "${URL[$name]}")"
+    read -r rps p50 p99 bad <<<"$(run_wrk "${URL[$name]}" "$name")"
     [ "$bad" = 0 ] || echo "warning: $name answered $bad non-2xx responses"
-    RPS[$name]+="$rps "; P50[$name]+="$p50 "; P99[$name]+="$p99 "
+    echo "$r $name $rps $p50 $p99" >> "$RES"
     echo "round $r  $name: $rps req/s, p50 $p50 ms, p99 $p99 ms"
   done
 done
 
+check_checked
 mkdir -p "$(dirname "$OUT")"
-python3 - "$OUT" "$ROUNDS" "$DURATION" "$CONNS" \
-  "${RPS[direct]}" "${RPS[nginx-geo]}" "${RPS[bare]}" "${RPS[rg-miss]}" "${RPS[rg-match]}" \
-  "${P50[direct]}" "${P50[nginx-geo]}" "${P50[bare]}" "${P50[rg-miss]}" "${P50[rg-match]}" \
-  "${P99[direct]}" "${P99[nginx-geo]}" "${P99[bare]}" "${P99[rg-miss]}" "${P99[rg-match]}" <<'PY'
+python3 - "$OUT" "$ROUNDS" "$DURATION" "$CONNS" "$RES" "${ORDER[@]}" <<'PY'
 import statistics, sys, datetime, platform, os
-out, rounds, dur, conns = sys.argv[1:5]
-names = ["direct", "nginx-geo", "bare", "rg-miss", "rg-match"]
-v = sys.argv[5:]
-med = lambda s: statistics.median(float(x) for x in s.split())
-rps = {n: med(v[i]) for i, n in enumerate(names)}
-p50 = {n: med(v[5 + i]) for i, n in enumerate(names)}
-p99 = {n: med(v[10 + i]) for i, n in enumerate(names)}
+out, rounds, dur, conns, res = sys.argv[1:6]
+names = sys.argv[6:]
+runs = {n: [] for n in names}  # name → [(round, rps, p50, p99)]
+for line in open(res):
+    r, n, a, b, c = line.split()
+    runs[n].append((int(r), float(a), float(b), float(c)))
+med = lambda n, k: statistics.median(x[k] for x in runs[n])
+rps = {n: med(n, 1) for n in names}
+p50 = {n: med(n, 2) for n in names}
+p99 = {n: med(n, 3) for n in names}
 lines = [
     f"# Load benchmark — {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
     "",
     f"`make bench` on {os.cpu_count()} cores ({platform.machine()}): wrk -t1 -c{conns} -d{dur}, {rounds} alternating rounds, medians;",
     "proxies pinned to CPU 0, wrk and the nginx origin to CPU 1; every request carries `X-Forwarded-For: 89.160.20.112`.",
+    "`rg-body-*` POST a 1 KiB JSON body (code, time zone, languages and device agreeing with the Swedish address):",
+    "`plain` to a matched route whose policy reads no field, `checks` to one that reads the body and runs every check.",
     "",
     "| target | requests/s | p50 ms | p99 ms | vs bare | vs nginx-geo |",
     "|---|---:|---:|---:|---:|---:|",
@@ -284,9 +353,8 @@ lines = [
 for n in names:
     lines.append(f"| {n} | {rps[n]:.0f} | {p50[n]:.3f} | {p99[n]:.3f} | {rps[n]/rps['bare']:.2f}× | {rps[n]/rps['nginx-geo']:.2f}× |")
 # each round's ratio (targets of one round ran back to back), against the machine's drift
-per = lambda a, b: [float(x) / float(y) for x, y in zip(v[names.index(a)].split(), v[names.index(b)].split())]
 def rounds_of(a, b):
-    r = per(a, b)
+    r = [x[1] / y[1] for x, y in zip(sorted(runs[a]), sorted(runs[b]))]
     return f"median of rounds {statistics.median(r):.3f}× (range {min(r):.2f}–{max(r):.2f})"
 lines += [
     "",
@@ -294,6 +362,8 @@ lines += [
     f"- riskgate unmatched / bare Pingora: **{rps['rg-miss']/rps['bare']:.3f}×** throughput, p99 {p99['rg-miss']/p99['bare']:.2f}×; {rounds_of('rg-miss', 'bare')}",
     f"- riskgate matched / nginx-geo: **{rps['rg-match']/rps['nginx-geo']:.3f}×** throughput, p99 {p99['rg-match']/p99['nginx-geo']:.2f}×; {rounds_of('rg-match', 'nginx-geo')}",
     f"- bare Pingora / nginx-geo: {rps['bare']/rps['nginx-geo']:.3f}×; {rounds_of('bare', 'nginx-geo')}",
+    f"- 1 KiB JSON body, every check / the same route without checks: **{rps['rg-body-checks']/rps['rg-body-plain']:.3f}×** throughput, "
+    f"p99 {p99['rg-body-checks']/p99['rg-body-plain']:.2f}×; {rounds_of('rg-body-checks', 'rg-body-plain')}",
     "",
     "Instruction counts per request, which repeat where these wall-clock figures drift: "
     "[instructions.md](instructions.md) (`MODE=instructions bash benches/load.sh`).",

@@ -562,11 +562,24 @@ pub enum Normalize {
     Email,
 }
 
+/// The tokens of an RFC 6901 pointer (`/a~1b/0` → `["a/b", "0"]`); `None` unless it
+/// starts with `/`.
+pub fn json_pointer_tokens(pointer: &str) -> Option<Vec<String>> {
+    let rest = pointer.strip_prefix('/')?;
+    Some(
+        rest.split('/')
+            .map(|t| t.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+    )
+}
+
 /// A named value read from each matched request that a policy uses.
 #[derive(Debug, Clone)]
 pub struct FieldDef {
     pub name: String,
     pub source: FieldSource,
+    /// for a `json:` source, its pointer's tokens (compiled once)
+    pub pointer: Vec<String>,
     /// narrows the value: its first capture group, else the whole match; no match → missing
     pub pattern: Option<regex::Regex>,
     pub normalize: Option<Normalize>,

@@ -55,7 +55,8 @@ pub enum Body<'a> {
 enum Parsed<'a> {
     None,
     Form(Vec<(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>),
-    Json(serde_json::Value),
+    /// the JSON fields' raw values, indexed like the field definitions
+    Json(Vec<Option<String>>),
 }
 
 fn media_type(ct: Option<&str>) -> String {
@@ -70,9 +71,12 @@ fn media_type(ct: Option<&str>) -> String {
 /// Parse the body for the fields, or say why it cannot be.
 fn parse<'a>(
     body: &Body<'a>,
-    wants_form: bool,
-    wants_json: bool,
+    defs: &[FieldDef],
+    wanted: &[usize],
 ) -> Result<Parsed<'a>, Unreadable> {
+    let wants = |f: fn(&FieldSource) -> bool| wanted.iter().any(|&i| f(&defs[i].source));
+    let wants_form = wants(|s| matches!(s, FieldSource::Form(_)));
+    let wants_json = wants(|s| matches!(s, FieldSource::Json(_)));
     let (bytes, ct) = match body {
         Body::NotNeeded => return Ok(Parsed::None),
         Body::Unreadable(u) => return Err(*u),
@@ -84,8 +88,14 @@ fn parse<'a>(
     }
     let mt = media_type(ct);
     if wants_json && (mt == "application/json" || mt.ends_with("+json")) {
-        return serde_json::from_slice(bytes)
-            .map(Parsed::Json)
+        let pointers: Vec<(usize, &[String])> = wanted
+            .iter()
+            .filter(|&&i| matches!(defs[i].source, FieldSource::Json(_)))
+            .map(|&i| (i, defs[i].pointer.as_slice()))
+            .collect();
+        let mut raw = vec![None; defs.len()];
+        return super::json::pick(bytes, &pointers, &mut raw)
+            .map(|()| Parsed::Json(raw))
             .map_err(|_| Unreadable::Malformed);
     }
     if wants_form && mt == "application/x-www-form-urlencoded" {
@@ -109,15 +119,6 @@ fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
             let (k, v) = kv.split_once('=')?;
             (k.trim() == name).then(|| v.trim().trim_matches('"'))
         })
-}
-
-fn json_text(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 /// `Name+tag@Gmail.com` → `name@gmail.com`; dots dropped from Gmail local parts.
@@ -162,12 +163,7 @@ pub fn extract(
     body: &Body,
 ) -> (Vec<Option<String>>, Option<Unreadable>) {
     let mut out = vec![None; defs.len()];
-    let wants = |f: fn(&FieldSource) -> bool| wanted.iter().any(|&i| f(&defs[i].source));
-    let (parsed, unreadable) = match parse(
-        body,
-        wants(|s| matches!(s, FieldSource::Form(_))),
-        wants(|s| matches!(s, FieldSource::Json(_))),
-    ) {
+    let (mut parsed, unreadable) = match parse(body, defs, wanted) {
         Ok(p) => (p, None),
         Err(u) => (Parsed::None, Some(u)),
     };
@@ -191,8 +187,8 @@ pub fn extract(
                     .map(|(_, v)| v.to_string()),
                 _ => None,
             },
-            FieldSource::Json(ptr) => match &parsed {
-                Parsed::Json(v) => v.pointer(ptr).and_then(json_text),
+            FieldSource::Json(_) => match &mut parsed {
+                Parsed::Json(raw) => raw[i].take(),
                 _ => None,
             },
         };
@@ -208,6 +204,10 @@ mod tests {
     fn def(source: FieldSource, pattern: Option<&str>, normalize: Option<Normalize>) -> FieldDef {
         FieldDef {
             name: "f".into(),
+            pointer: match &source {
+                FieldSource::Json(p) => crate::config::json_pointer_tokens(p).unwrap(),
+                _ => Vec::new(),
+            },
             source,
             pattern: pattern.map(|p| regex::Regex::new(p).unwrap()),
             normalize,

@@ -6,6 +6,7 @@
 pub mod accept_language;
 pub mod fields;
 pub mod ident;
+pub mod json;
 pub mod languages;
 pub mod request;
 pub mod timezones;

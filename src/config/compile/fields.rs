@@ -152,9 +152,14 @@ pub(super) fn compile_fields(cx: &mut Ctx, raw: Opt<Mapping>) -> Vec<FieldDef> {
                 None
             }
         });
+        let pointer = match &source {
+            FieldSource::Json(p) => json_pointer_tokens(p).unwrap_or_default(),
+            _ => Vec::new(),
+        };
         out.push(FieldDef {
             name,
             source,
+            pointer,
             pattern,
             normalize,
         });

@@ -1,0 +1,301 @@
+//! The values at a few RFC 6901 pointers of a JSON body, read in one pass without
+//! building the document: objects and arrays on a wanted path are walked, everything
+//! else is skipped (still checked for well-formedness by the parser, never allocated).
+//! A body that is not UTF-8 or not one well-formed JSON value is an error: padding or
+//! mangling a body must not hide a field.
+//!
+//! As in most JSON parsers apps use (Python's, JavaScript's, Go's), a key given twice
+//! takes its last value.
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+
+/// A pointer still being followed: where its value goes, and the tokens left.
+#[derive(Clone, Copy)]
+struct Want<'p> {
+    slot: usize,
+    rest: &'p [String],
+}
+
+/// The most pointers read in one pass (a bit each in a mask).
+pub const MAX_POINTERS: usize = 64;
+
+/// Put the scalar at each pointer (`(slot, tokens)`) into `out[slot]`: a string as is,
+/// a number or boolean as its JSON text; an object, an array, null or nothing there
+/// leaves `None`. `Err` when the body is not one well-formed JSON text.
+pub fn pick(
+    body: &[u8],
+    pointers: &[(usize, &[String])],
+    out: &mut [Option<String>],
+) -> Result<(), Malformed> {
+    // JSON is UTF-8 (RFC 8259): checked once for the whole body, so the parser need not
+    // check each string
+    let text = std::str::from_utf8(body).map_err(|_| Malformed)?;
+    let wants: Vec<Want> = pointers
+        .iter()
+        .take(MAX_POINTERS)
+        .map(|(slot, rest)| Want { slot: *slot, rest })
+        .collect();
+    let mut de = serde_json::Deserializer::from_str(text);
+    Walk { wants: &wants, out }
+        .deserialize(&mut de)
+        .map_err(|_| Malformed)?;
+    de.end().map_err(|_| Malformed)
+}
+
+/// The body is not UTF-8, or not one well-formed JSON text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+struct Walk<'a, 'p> {
+    wants: &'a [Want<'p>],
+    out: &'a mut [Option<String>],
+}
+
+impl Walk<'_, '_> {
+    /// The pointers that end at this value.
+    fn set(&mut self, v: impl Fn() -> Option<String>) {
+        for w in self.wants {
+            if w.rest.is_empty() {
+                self.out[w.slot] = v();
+            }
+        }
+    }
+}
+
+/// The pointers of `mask` that go on below a value, one token further.
+fn below<'p>(wants: &[Want<'p>], mask: u64) -> Vec<Want<'p>> {
+    {
+        wants
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask >> i & 1 == 1)
+            .map(|(_, w)| Want {
+                slot: w.slot,
+                rest: &w.rest[1..],
+            })
+            .collect()
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_str<E>(mut self, v: &str) -> Result<(), E> {
+        self.set(|| Some(v.to_string()));
+        Ok(())
+    }
+
+    fn visit_bool<E>(mut self, v: bool) -> Result<(), E> {
+        self.set(|| Some(v.to_string()));
+        Ok(())
+    }
+
+    fn visit_i64<E>(mut self, v: i64) -> Result<(), E> {
+        self.set(|| Some(v.to_string()));
+        Ok(())
+    }
+
+    fn visit_u64<E>(mut self, v: u64) -> Result<(), E> {
+        self.set(|| Some(v.to_string()));
+        Ok(())
+    }
+
+    fn visit_f64<E>(mut self, v: f64) -> Result<(), E> {
+        self.set(|| Some(serde_json::Number::from_f64(v)?.to_string()));
+        Ok(())
+    }
+
+    fn visit_unit<E>(mut self) -> Result<(), E> {
+        self.set(|| None);
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.set(|| None);
+        while let Some(mask) = map.next_key_seed(KeyMatch(self.wants))? {
+            if mask == 0 {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let sub = below(self.wants, mask);
+            map.next_value_seed(Walk {
+                wants: &sub,
+                out: &mut *self.out,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.set(|| None);
+        let mut i: usize = 0;
+        loop {
+            let mask = self.wants.iter().enumerate().fold(0u64, |m, (j, w)| {
+                if w.rest.first().is_some_and(|t| is_index(t, i)) {
+                    m | 1 << j
+                } else {
+                    m
+                }
+            });
+            let more = if mask == 0 {
+                seq.next_element::<IgnoredAny>()?.is_some()
+            } else {
+                let sub = below(self.wants, mask);
+                seq.next_element_seed(Walk {
+                    wants: &sub,
+                    out: &mut *self.out,
+                })?
+                .is_some()
+            };
+            if !more {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+}
+
+/// An array index token (RFC 6901: decimal, no leading zero) equal to `i`.
+fn is_index(token: &str, i: usize) -> bool {
+    (token == "0" || !token.starts_with('0'))
+        && token.bytes().all(|b| b.is_ascii_digit())
+        && token.parse::<usize>().is_ok_and(|t| t == i)
+}
+
+/// An object's key, compared with the pointers' next tokens without being kept: the
+/// mask of the pointers it continues.
+struct KeyMatch<'a, 'p>(&'a [Want<'p>]);
+
+impl<'de> DeserializeSeed<'de> for KeyMatch<'_, '_> {
+    type Value = u64;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyMatch<'_, '_> {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<u64, E> {
+        Ok(self.0.iter().enumerate().fold(0, |m, (i, w)| {
+            if w.rest.first().is_some_and(|t| t == key) {
+                m | 1 << i
+            } else {
+                m
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::json_pointer_tokens as tokens;
+
+    fn get(body: &str, pointers: &[&str]) -> Result<Vec<Option<String>>, Malformed> {
+        let toks: Vec<Vec<String>> = pointers.iter().map(|p| tokens(p).unwrap()).collect();
+        let ps: Vec<(usize, &[String])> = toks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i, t.as_slice()))
+            .collect();
+        let mut out = vec![None; pointers.len()];
+        pick(body.as_bytes(), &ps, &mut out)?;
+        Ok(out)
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_string())
+    }
+
+    #[test]
+    fn values_at_pointers_agree_with_serde_json() {
+        let body = r#"{"code":"PPP-IN-65","n":7,"x":-2.5,"ok":true,"nul":null,
+            "deep":{"list":["x","y",{"k":"v"}]},"a/b":1,"m~n":2,"e\u0301":"é","01":"zero-one"}"#;
+        let ptrs = [
+            "/code",
+            "/n",
+            "/x",
+            "/ok",
+            "/nul",
+            "/deep/list/1",
+            "/deep/list/2/k",
+            "/deep",
+            "/a~1b",
+            "/m~0n",
+            "/missing",
+            "/deep/list/9",
+            "/deep/list/01",
+            "/01",
+            "/e\u{301}",
+        ];
+        let got = get(body, &ptrs).unwrap();
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        for (p, g) in ptrs.iter().zip(&got) {
+            let want = v.pointer(p).and_then(|x| match x {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                serde_json::Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            });
+            assert_eq!(g, &want, "{p}");
+        }
+        assert_eq!(got[0], s("PPP-IN-65"));
+        assert_eq!(got[6], s("v"));
+    }
+
+    #[test]
+    fn a_key_given_twice_takes_its_last_value() {
+        assert_eq!(
+            get(r#"{"code":"A","code":"B"}"#, &["/code"]).unwrap(),
+            [s("B")]
+        );
+        assert_eq!(
+            get(r#"{"code":"A","code":{"x":1}}"#, &["/code"]).unwrap(),
+            [None]
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors_wherever_the_fault_is() {
+        for bad in [
+            r#"{"code":"A""#,
+            r#"{"code":"A"} trailing"#,
+            r#"{"code":"A","skip":[1,2,}"#,
+            r#"{"skip":"\q","code":"A"}"#,
+            "",
+        ] {
+            assert!(get(bad, &["/code"]).is_err(), "{bad}");
+        }
+        assert!(
+            pick(b"{\"c\":\"\xff\"}", &[], &mut []).is_err(),
+            "not UTF-8"
+        );
+        // deep nesting beside the field is skipped without recursion: the field is
+        // still read (padding is no way around a check)
+        let deep = format!(
+            r#"{{"pad":{}{},"code":"A"}}"#,
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
+        assert_eq!(get(&deep, &["/code"]).unwrap(), [s("A")]);
+    }
+}
