@@ -108,6 +108,17 @@ fn fields_row(codes: u32, max_keys: usize) {
     );
 }
 
+/// Each row in a fresh child process (`exe FLAG offered max_keys`), its line printed.
+fn child_rows(exe: &str, flag: &str, rows: &[(u32, usize)]) {
+    for (offered, max) in rows {
+        let out = std::process::Command::new(exe)
+            .args([flag, &offered.to_string(), &max.to_string()])
+            .output()
+            .expect("child row");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().position(|a| a == "--hops") {
@@ -146,13 +157,7 @@ fn main() {
             (5_000_000, 10_000_000),
         ]
     };
-    for (ips, max) in rows {
-        let out = std::process::Command::new(&args[0])
-            .args(["--row", &ips.to_string(), &max.to_string()])
-            .output()
-            .expect("child row");
-        print!("{}", String::from_utf8_lossy(&out.stdout));
-    }
+    child_rows(&args[0], "--row", rows);
     println!("\n| store | keys offered | max_keys | keys held | RSS growth | per observation |");
     println!("|---|---:|---:|---:|---:|---:|");
     let hops: &[(u32, usize)] = if quick {
@@ -160,13 +165,7 @@ fn main() {
     } else {
         &[(1_000_000, 1_000_000), (5_000_000, 1_000_000)]
     };
-    for (keys, max) in hops {
-        let out = std::process::Command::new(&args[0])
-            .args(["--hops", &keys.to_string(), &max.to_string()])
-            .output()
-            .expect("child row");
-        print!("{}", String::from_utf8_lossy(&out.stdout));
-    }
+    child_rows(&args[0], "--hops", hops);
     println!("\n| field limits: distinct codes | max_keys | coupon keys | referral×/24 keys | RSS growth | per request |");
     println!("|---:|---:|---:|---:|---:|---:|");
     let fields: &[(u32, usize)] = if quick {
@@ -174,11 +173,5 @@ fn main() {
     } else {
         &[(1_000_000, 1_000_000), (5_000_000, 1_000_000)]
     };
-    for (codes, max) in fields {
-        let out = std::process::Command::new(&args[0])
-            .args(["--fields", &codes.to_string(), &max.to_string()])
-            .output()
-            .expect("child row");
-        print!("{}", String::from_utf8_lossy(&out.stdout));
-    }
+    child_rows(&args[0], "--fields", fields);
 }

@@ -105,6 +105,15 @@ impl Signal {
     }
 }
 
+/// The names of `names` whose bit is set in `bits`.
+fn present<S: AsRef<str>>(names: &[S], bits: u64) -> impl Iterator<Item = &str> {
+    names
+        .iter()
+        .enumerate()
+        .filter(move |(i, _)| bits & (1 << i) != 0)
+        .map(|(_, n)| n.as_ref())
+}
+
 /// A set of signals: fixed ones as bits by [`Signal`], lists as bits by list index,
 /// `rate:NAME` as bits by the limit's index in its policy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -134,28 +143,14 @@ impl Reasons {
     ) -> impl Iterator<Item = &'a str> + 'a {
         let (fixed, lists, rates) = (self.fixed, self.lists, self.rates);
         DEFS.iter().flat_map(move |d| {
-            let listed = (d.signal == LISTS_BEFORE)
-                .then(|| {
-                    list_names
-                        .iter()
-                        .enumerate()
-                        .filter(move |(i, _)| lists & (1 << i) != 0)
-                        .map(|(_, n)| n.as_ref())
-                })
-                .into_iter()
-                .flatten();
-            let rated = (d.signal == RATES_BEFORE)
-                .then(|| {
-                    rate_names
-                        .iter()
-                        .enumerate()
-                        .filter(move |(i, _)| rates & (1 << i) != 0)
-                        .map(|(_, n)| n.as_ref())
-                })
-                .into_iter()
-                .flatten();
+            let listed = (d.signal == LISTS_BEFORE).then(|| present(list_names, lists));
+            let rated = (d.signal == RATES_BEFORE).then(|| present(rate_names, u64::from(rates)));
             let own = (fixed & d.signal.bit() != 0).then_some(d.name);
-            listed.chain(rated).chain(own)
+            listed
+                .into_iter()
+                .flatten()
+                .chain(rated.into_iter().flatten())
+                .chain(own)
         })
     }
 
