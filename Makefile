@@ -10,11 +10,15 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
 # Pingora's zlib-ng build needs cmake; install it when it is missing.
 deps:
-	@command -v cmake >/dev/null 2>&1 || { \
-	  echo "cmake is missing (Pingora's zlib-ng needs it); installing it with apt-get"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  command -v apt-get >/dev/null 2>&1 || { echo "no apt-get here: install cmake with your package manager, then re-run"; exit 1; }; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq cmake >/dev/null; }
+	@missing=""; command -v cmake >/dev/null 2>&1 || missing="cmake"; \
+	  command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing$$missing with apt-get (cmake: Pingora's zlib-ng; redis-server: the cluster tests)"; \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    command -v apt-get >/dev/null 2>&1 || { echo "no apt-get here: install$$missing with your package manager, then re-run"; exit 1; }; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	    $$SUDO service redis-server stop >/dev/null 2>&1 || true; \
+	  fi
 
 build: deps
 	$(CARGO) build --release

@@ -5,6 +5,7 @@
 //! enrich ([`intel`]) → score ([`decide`]) → act ([`http::proxy`]) → record ([`record::log`]).
 
 pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod decide;
 pub mod demo;

@@ -168,13 +168,59 @@ impl<C: Clock> BoundedStore<C> {
 
 type Limiter<C> = RateLimiter<u128, SharedStore<C>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
-fn quota(spec: &LimitSpec, mult: u32) -> Quota {
+/// GCRA's period (one token every…) and burst of a limit under a multiplier.
+fn gcra(spec: &LimitSpec, mult: u32) -> (Duration, u32) {
     let count = spec.count.saturating_mul(mult).max(1);
-    let burst = NonZeroU32::new(spec.burst.saturating_mul(mult).max(1)).expect("burst ≥ 1");
-    let period = (spec.per / count).max(Duration::from_nanos(1));
+    let burst = spec.burst.saturating_mul(mult).max(1);
+    ((spec.per / count).max(Duration::from_nanos(1)), burst)
+}
+
+fn quota(spec: &LimitSpec, mult: u32) -> Quota {
+    let (period, burst) = gcra(spec, mult);
     Quota::with_period(period)
         .expect("non-zero period")
-        .allow_burst(burst)
+        .allow_burst(NonZeroU32::new(burst).expect("burst ≥ 1"))
+}
+
+/// One limit of a request, as a shared store decides it (GCRA, like governor: the
+/// first request of a key finds a full bucket of `tau / period` tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    /// the limit's index in its policy
+    pub index: usize,
+    pub key: u128,
+    /// the mobile multiplier applies (a separate bucket, as locally)
+    pub mobile: bool,
+    /// one token every `period`
+    pub period: Duration,
+    /// `period × burst`
+    pub tau: Duration,
+}
+
+/// The outcome of a policy's limits of which `exhausted` (limit index, wait) ran out:
+/// the signals they report and the longest wait.
+pub fn outcome_of(
+    policy: &Policy,
+    exhausted: impl IntoIterator<Item = (usize, Duration)>,
+) -> LimitOutcome {
+    let mut out = LimitOutcome::default();
+    for (i, wait) in exhausted {
+        let Some(spec) = policy.limits.get(i) else {
+            continue;
+        };
+        mark(&mut out, i, &spec.signal);
+        out.retry_after = Some(out.retry_after.map_or(wait, |w| w.max(wait)));
+    }
+    out
+}
+
+fn mark(out: &mut LimitOutcome, i: usize, signal: &LimitSignal) {
+    match signal {
+        LimitSignal::Fixed(Signal::RateIp) => out.ip = true,
+        LimitSignal::Fixed(Signal::RateSubnet) => out.subnet = true,
+        LimitSignal::Fixed(_) => out.asn = true,
+        LimitSignal::Named(_) => out.named |= 1 << i,
+    }
 }
 
 /// Policy name, mobile multiplier, subnet prefixes (v4, v6), the key cap, and for a key
@@ -384,16 +430,46 @@ impl<C: Clock + Clone> Limiters<C> {
             };
             if let Err(not_until) = lim.check_key(&key) {
                 let wait = not_until.wait_time_from(s.clock.now());
-                match &s.spec.signal {
-                    LimitSignal::Fixed(Signal::RateIp) => out.ip = true,
-                    LimitSignal::Fixed(Signal::RateSubnet) => out.subnet = true,
-                    LimitSignal::Fixed(_) => out.asn = true,
-                    LimitSignal::Named(_) => out.named |= 1 << i,
-                }
+                mark(&mut out, i, &s.spec.signal);
                 out.retry_after = Some(out.retry_after.map_or(wait, |w| w.max(wait)));
             }
         }
         out
+    }
+
+    /// What each limit of the policy would check for this request, for a shared store
+    /// to decide instead of this process: the key, whether the mobile multiplier
+    /// applies, and the quota as GCRA's period and tolerance. Limits whose key needs what
+    /// the request lacks are left out, as [`check`](Self::check) skips them.
+    pub fn plan(
+        &self,
+        policy_index: usize,
+        policy: &Policy,
+        facts: &Facts,
+        request: &Request,
+        hash_key: &HashKey,
+    ) -> Vec<Planned> {
+        let Some(slots) = self.policies.get(policy_index) else {
+            return Vec::new();
+        };
+        let mobile = facts.is_mobile();
+        slots
+            .iter()
+            .enumerate()
+            .filter_map(|(index, s)| {
+                let key = key_of(&s.spec, policy, facts, request, hash_key)?;
+                let mobile = mobile && s.mobile.is_some();
+                let mult = if mobile { policy.mobile_multiplier } else { 1 };
+                let (period, burst) = gcra(&s.spec, mult);
+                Some(Planned {
+                    index,
+                    key,
+                    mobile,
+                    period,
+                    tau: period * burst,
+                })
+            })
+            .collect()
     }
 
     /// Keys held, by the limits' labels (ip, subnet, asn, a field limit's name), over

@@ -88,10 +88,27 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => return Ok(config_exit(&StartError::Config(e))),
             };
             let (routes, policies) = (cfg.routes.len(), cfg.policies.len());
+            // the shared store answers a PING, or the check fails (the gateway itself
+            // would start and apply on_error)
+            if let Some(c) = &cfg.cluster {
+                if let Err(error) = riskgate::cluster::ping(c) {
+                    return Ok(config_exit(&StartError::Cluster {
+                        redis: c.display.clone(),
+                        error,
+                    }));
+                }
+            }
+            let cluster = cfg
+                .cluster
+                .as_ref()
+                .map(|c| format!(", Redis at {} answered", c.display));
             let url_errors = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
                 .block_on(riskgate::state::reload::check_urls(&cfg.intel));
+            let mut cfg = cfg;
+            // check opens the data; it does not start sharing state
+            cfg.cluster = None;
             match riskgate::state::Snapshot::load(cfg) {
                 Ok(_) if !url_errors.is_empty() => Ok(config_exit(&StartError::Intel(url_errors))),
                 Err(mut errs) => {
@@ -100,8 +117,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Ok(_) => {
                     println!(
-                        "{}: ok ({routes} routes, {policies} policies, every data source opened)",
-                        cli.config.display()
+                        "{}: ok ({routes} routes, {policies} policies, every data source opened{})",
+                        cli.config.display(),
+                        cluster.unwrap_or_default()
                     );
                     Ok(ExitCode::SUCCESS)
                 }

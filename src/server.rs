@@ -27,6 +27,11 @@ pub enum StartError {
     Intel(Vec<IntelError>),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("cluster: cannot reach {redis}: {error}")]
+    Cluster {
+        redis: String,
+        error: crate::cluster::ClusterError,
+    },
 }
 
 /// Load config and data: what `check` and `run` both do first.

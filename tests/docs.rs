@@ -11,8 +11,9 @@ fn reference() -> String {
 #[test]
 fn every_config_key_is_in_the_reference() {
     let doc = reference();
-    let sections: [&[&str]; 18] = [
+    let sections: [&[&str]; 19] = [
         RawConfig::KEYS,
+        RawCluster::KEYS,
         RawLog::KEYS,
         RawClientIp::KEYS,
         RawIntel::KEYS,

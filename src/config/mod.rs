@@ -625,6 +625,46 @@ pub struct Config {
     pub body_limit: usize,
     /// the secret of the keyed hashes of identifier fields
     pub hash_key: HashKey,
+    /// limits and hopping shared through Redis, when configured
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `cluster`: where replicas share their limits and hopping records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// `redis://…` / `rediss://…` URLs: one for a standalone server, the seed nodes
+    /// for Redis Cluster
+    pub urls: Vec<String>,
+    /// `redis+cluster://` (or `rediss+cluster://`): a Redis Cluster
+    pub cluster_mode: bool,
+    /// the address as logs and `check` show it, without a password
+    pub display: String,
+    /// put in front of every key, so that apps can share one Redis
+    pub prefix: String,
+    /// the longest a request waits for Redis
+    pub timeout: Duration,
+    pub on_error: OnClusterError,
+}
+
+/// What a limit check does when Redis is slow or down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnClusterError {
+    /// this replica's own limits decide (the default)
+    Local,
+    /// no limit applies
+    Allow,
+    /// every limit of the policy counts as exhausted
+    Block,
+}
+
+impl OnClusterError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnClusterError::Local => "local",
+            OnClusterError::Allow => "allow",
+            OnClusterError::Block => "block",
+        }
+    }
 }
 
 /// The secret of the keyed hashes that stand for identifier fields (device, e-mail,

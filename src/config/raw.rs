@@ -81,9 +81,19 @@ raw_struct! {
     pub body_limit: Opt<Value>,
     /// a file holding the secret of the keyed hashes of identifier fields
     pub hash_key: Opt<String>,
+    pub cluster: Opt<RawCluster>,
     pub routes: Opt<Vec<Field<RawRoute>>>,
     /// name → policy, in file order
     pub policies: Opt<Mapping>,
+    }
+}
+
+raw_struct! {
+    pub struct RawCluster {
+    pub redis: Opt<String>,
+    pub prefix: Opt<String>,
+    pub timeout: Opt<String>,
+    pub on_error: Opt<String>,
     }
 }
 

@@ -10,6 +10,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::upstreams::peer::HttpPeer;
 
+use crate::cluster;
 use crate::config::{OnBlock, Response};
 use crate::decide::{self, Decision, Verdict};
 use crate::evidence::fields::{self, Body};
@@ -171,10 +172,26 @@ impl ProxyHttp for Gateway {
             ident::ids_of(&cfg.hash_key, &values, &policy.ids)
         };
         // the hopping key's countries, this request's recorded
-        let hop_countries = policy.checks.hopping.and_then(|h| {
-            let id = ids.get(h.field).copied().flatten()?;
-            Some(snap.hops.observe(pi, id, facts.country?, h.window, started))
-        });
+        let mut hop_countries = None;
+        if let Some(h) = policy.checks.hopping {
+            if let (Some(id), Some(country)) = (ids.get(h.field).copied().flatten(), facts.country)
+            {
+                hop_countries = Some(
+                    cluster::hop_countries(
+                        snap.cluster.as_deref(),
+                        &snap.hops,
+                        pi,
+                        policy,
+                        id,
+                        country,
+                        h.window,
+                        started,
+                        true,
+                    )
+                    .await,
+                );
+            }
+        }
         let request = Request {
             fields: &values,
             ids: &ids,
@@ -184,9 +201,16 @@ impl ProxyHttp for Gateway {
         };
         let mut decision = decide::assess(&facts, &request, policy, &cfg.intel);
         if decision.needs_limits() && !policy.limits.is_empty() {
-            let outcome = snap
-                .limiters
-                .check(pi, policy, &facts, &request, &cfg.hash_key);
+            let outcome = cluster::check_limits(
+                snap.cluster.as_deref(),
+                &snap.limiters,
+                pi,
+                policy,
+                &facts,
+                &request,
+                &cfg.hash_key,
+            )
+            .await;
             decision = decide::apply_limits(decision, outcome, policy);
         }
         let verdict = decision.verdict;

@@ -26,7 +26,14 @@ pub struct Metrics {
     pub tor_exits: IntGauge,
     pub limiter_keys: IntGaugeVec,
     pub ready: IntGauge,
+    pub cluster_calls: IntCounterVec,
+    pub cluster_seconds: Histogram,
+    pub cluster_up: IntGauge,
 }
+
+/// Results a cluster call is counted under: answered by Redis, failed, past `timeout`,
+/// or answered here from a key known to be exhausted.
+pub const CLUSTER_RESULTS: [&str; 4] = ["ok", "error", "timeout", "cached"];
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let registry = Registry::new();
@@ -107,8 +114,37 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "1 once every configured source has loaded once",
     )
     .expect("metric");
+    let cluster_calls = IntCounterVec::new(
+        Opts::new(
+            "riskgate_cluster_calls_total",
+            "Shared-limit and hopping calls to Redis by result (ok, error, timeout, cached)",
+        ),
+        &["result"],
+    )
+    .expect("metric");
+    for r in CLUSTER_RESULTS {
+        cluster_calls.with_label_values(&[r]);
+    }
+    let cluster_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "riskgate_cluster_seconds",
+            "Time of a call to Redis (limits or hopping), as the request waited for it",
+        )
+        .buckets(vec![
+            0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
+        ]),
+    )
+    .expect("metric");
+    let cluster_up = IntGauge::new(
+        "riskgate_cluster_up",
+        "1 while the cluster's Redis answers; 0 when it is down, slow or not configured",
+    )
+    .expect("metric");
     for c in [
         Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(cluster_calls.clone()),
+        Box::new(cluster_seconds.clone()),
+        Box::new(cluster_up.clone()),
         Box::new(signals.clone()),
         Box::new(decision_seconds.clone()),
         Box::new(reloads.clone()),
@@ -133,6 +169,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         tor_exits,
         limiter_keys,
         ready,
+        cluster_calls,
+        cluster_seconds,
+        cluster_up,
     }
 });
 

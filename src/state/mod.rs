@@ -25,6 +25,9 @@ pub struct Snapshot {
     pub limiters: Arc<Limiters>,
     /// countries seen per hopping key; kept across reloads
     pub hops: Arc<crate::hops::HopStore>,
+    /// the shared store of limits and hopping (`cluster`); kept across reloads that
+    /// leave `cluster` unchanged
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// per route, like `config.routes`
     pub metrics: Arc<Vec<RouteMetrics>>,
 }
@@ -63,8 +66,18 @@ impl Snapshot {
             Some(p) => p.hops.clone(),
             None => Arc::new(crate::hops::HopStore::new(config.limiter_max_keys)),
         };
+        let cluster = config.cluster.as_ref().map(|c| {
+            match previous
+                .and_then(|p| p.cluster.as_ref())
+                .filter(|old| old.config() == c)
+            {
+                Some(same) => same.clone(),
+                None => crate::cluster::Cluster::start(c.clone()),
+            }
+        });
         Snapshot {
             hops,
+            cluster,
             config: Arc::new(config),
             intel: Arc::new(intel),
             limiters: Arc::new(limiters),

@@ -2,6 +2,8 @@
 //! origin recording what it received, and a raw HTTP/1.1 client.
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

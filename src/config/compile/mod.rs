@@ -29,7 +29,7 @@ use intel::compile_intel;
 use limits::compile_limits;
 use policy::compile_policy;
 use routes::compile_route;
-use server::{compile_client_ip, compile_log, compile_upstream};
+use server::{compile_client_ip, compile_cluster, compile_log, compile_upstream};
 
 pub const DEFAULT_BLOCK_BODY: &str = r#"{"error":"Coupon cannot be redeemed from this network connection.","code":"RISK_IP_DETECTED"}"#;
 pub const DEFAULT_LIMIT_BODY: &str = r#"{"error":"Too many requests from this network. Try again later.","code":"RISK_RATE_LIMITED"}"#;
@@ -178,6 +178,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
     let fields = compile_fields(cx, raw.fields);
     let body_limit = compile_body_limit(cx, raw.body_limit);
     let hash_key = compile_hash_key(cx, raw.hash_key);
+    let cluster = compile_cluster(cx, raw.cluster);
 
     // Policies before routes, so routes can name them.
     let mut policies = Vec::new();
@@ -224,6 +225,20 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         }
     }
 
+    // shared limits on a field, or shared hopping, need every replica to hash the
+    // field alike: a key file, not each process's own random key
+    if cluster.is_some() && !hash_key.from_file {
+        if let Some(p) = policies.iter().find(|p| !p.ids.is_empty()) {
+            cx.err(
+                "cluster",
+                format!(
+                    "policy `{}` keys a limit or hopping on a field: with `cluster`, set `hash_key` to a file holding the same secret on every replica (e.g. `openssl rand -hex 32`), or the replicas hash the values differently and share nothing",
+                    p.name
+                ),
+            );
+        }
+    }
+
     Config {
         file: path.to_path_buf(),
         listen,
@@ -247,6 +262,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         fields,
         body_limit,
         hash_key,
+        cluster,
     }
 }
 

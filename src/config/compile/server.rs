@@ -133,3 +133,113 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
         "`{t}` is not a CIDR (e.g. 10.0.0.0/8) or an IP address"
     ))
 }
+
+/// `cluster`: a Redis (or Valkey) URL, a Redis Cluster's seed nodes, and what to do when
+/// it fails.
+pub(super) fn compile_cluster(cx: &mut Ctx, raw: Opt<RawCluster>) -> Option<ClusterConfig> {
+    let r = cx.get("cluster", raw)?;
+    cx.unknown("cluster", &r.unknown, RawCluster::KEYS);
+    let Some(url) = cx.get("cluster.redis", r.redis) else {
+        cx.err("cluster", "needs `redis`, e.g. redis://127.0.0.1:6379/0");
+        return None;
+    };
+    let url = url.trim().to_string();
+    let parsed = parse_redis_url(&url);
+    if let Err(e) = &parsed {
+        cx.err("cluster.redis", e.clone());
+    }
+    let prefix = cx
+        .get("cluster.prefix", r.prefix)
+        .unwrap_or_else(|| "riskgate:".into());
+    if prefix
+        .chars()
+        .any(|c| c.is_whitespace() || c == '{' || c == '}')
+    {
+        cx.err(
+            "cluster.prefix",
+            "must not hold spaces or braces (braces are Redis Cluster hash tags)",
+        );
+    }
+    let timeout = cx.duration("cluster.timeout", r.timeout, Duration::from_millis(25));
+    if timeout.is_zero() || timeout > Duration::from_secs(5) {
+        cx.err("cluster.timeout", "must be more than 0 and at most 5s");
+    }
+    let on_error = match cx.get("cluster.on_error", r.on_error).as_deref() {
+        None | Some("local") => OnClusterError::Local,
+        Some("allow") => OnClusterError::Allow,
+        Some("block") => OnClusterError::Block,
+        Some(o) => {
+            cx.err(
+                "cluster.on_error",
+                format!("`{o}` is not allowed; use local, allow or block"),
+            );
+            OnClusterError::Local
+        }
+    };
+    let (urls, cluster_mode) = parsed.ok()?;
+    Some(ClusterConfig {
+        display: redact(&url),
+        urls,
+        cluster_mode,
+        prefix,
+        timeout,
+        on_error,
+    })
+}
+
+/// `redis://h:p/db`, `rediss://…` (TLS), `redis+cluster://h1:p1,h2:p2` (Redis Cluster's
+/// seed nodes) → the URLs the client opens, and whether it is a cluster.
+fn parse_redis_url(url: &str) -> Result<(Vec<String>, bool), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!(
+            "`{}` is not a Redis URL: redis://host:port, rediss://host:port or redis+cluster://h1:port,h2:port",
+            redact(url)
+        ));
+    };
+    let (base, cluster) = match scheme {
+        "redis" | "valkey" => ("redis", false),
+        "rediss" | "valkeys" => ("rediss", false),
+        "redis+cluster" | "valkey+cluster" => ("redis", true),
+        "rediss+cluster" | "valkeys+cluster" => ("rediss", true),
+        other => {
+            return Err(format!(
+                "`{other}://` is not supported; use redis://, rediss:// or redis+cluster://"
+            ))
+        }
+    };
+    if rest.is_empty() {
+        return Err("names no host".into());
+    }
+    let urls: Vec<String> = if cluster {
+        // credentials, if any, apply to every seed node
+        let (auth, hosts) = match rest.rsplit_once('@') {
+            Some((a, h)) => (format!("{a}@"), h),
+            None => (String::new(), rest),
+        };
+        hosts
+            .split(',')
+            .map(|h| format!("{base}://{auth}{}", h.trim()))
+            .collect()
+    } else {
+        vec![format!("{base}://{rest}")]
+    };
+    for u in &urls {
+        redis::parse_redis_url(u)
+            .ok_or_else(|| format!("`{}` is not a valid Redis URL", redact(u)))?;
+    }
+    Ok((urls, cluster))
+}
+
+/// The URL with its password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let cred = &url[s + 3..at];
+            match cred.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => format!("{}***{}", &url[..s + 3], &url[at..]),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,323 @@
+//! Limits and hopping shared through a real `redis-server`: two gateways limit exactly
+//! like one; Redis killed and restarted under each `on_error`; Redis paused past the
+//! timeout; a reload that keeps `cluster` keeps the connection; `check` pings.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::redis_server::{available, RedisServer};
+use common::*;
+
+/// The secret every replica shares, so that they hash identifiers alike.
+const HASH_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978";
+
+fn config(redis: &str, prefix: &str, on_error: &str, timeout: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("riskgate-cluster-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = write(&dir, "hash.key", HASH_KEY);
+    format!(
+        r#"client_ip: {{ trusted_proxies: ["127.0.0.1/32"] }}
+hash_key: {key}
+intel:
+  mmdb: {{ geo: {geo} }}
+cluster: {{ redis: "{redis}", prefix: "{prefix}", timeout: {timeout}, on_error: {on_error} }}
+fields:
+  coupon: {{ from: "json:/code", normalize: upper }}
+  device: cookie:device_id
+routes:
+  - {{ name: ip, path: /ip, methods: [POST], policy: ip }}
+  - {{ name: coupon, path: /coupon, methods: [POST], policy: coupon }}
+  - {{ name: hop, path: /hop, methods: [POST], policy: hop }}
+policies:
+  ip:
+    limits: [{{ key: ip, rate: 6/hour }}]
+  coupon:
+    limits: [{{ key: field:coupon, rate: 4/hour }}]
+  hop:
+    mode: shadow
+    checks: {{ hopping: {{ key: device, window: 24h, max_countries: 2 }} }}
+"#,
+        geo = data("GeoIP2-City-Test.mmdb"),
+    )
+}
+
+fn up(gw: &Gateway) -> bool {
+    metric(gw, "riskgate_cluster_up") == 1.0
+}
+
+fn calls(gw: &Gateway, result: &str) -> f64 {
+    metric(
+        gw,
+        &format!(r#"riskgate_cluster_calls_total{{result="{result}"}}"#),
+    )
+}
+
+fn post(gw: &Gateway, path: &str, ip: &str, headers: &[(&str, &str)], body: &str) -> u16 {
+    let mut h = vec![
+        ("X-Forwarded-For", ip),
+        ("Content-Type", "application/json"),
+    ];
+    h.extend_from_slice(headers);
+    request(gw.addr, "POST", path, &h, body).status
+}
+
+#[test]
+fn two_gateways_on_one_redis_limit_exactly_like_one() {
+    if !available("two_gateways_on_one_redis_limit_exactly_like_one") {
+        return;
+    }
+    let redis = RedisServer::start();
+    let cfg = config(&redis.url(), "shop:", "local", "250ms");
+    let (a, b) = (start(&cfg), start(&cfg));
+    wait_until(10, "both gateways connected", || up(&a) && up(&b));
+
+    // one address, alternating replicas: 6 an hour in all, not 6 each
+    let mut admitted = 0;
+    for i in 0..12 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        if post(gw, "/ip", "203.0.113.7", &[], "") == 200 {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 6);
+    // Retry-After from the shared bucket
+    let r = request(
+        b.addr,
+        "POST",
+        "/ip",
+        &[("X-Forwarded-For", "203.0.113.7")],
+        "",
+    );
+    assert_eq!(r.status, 429);
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        (1..=600).contains(&retry),
+        "one token every 10 min: {retry}"
+    );
+
+    // one coupon code from rotating addresses across both replicas: 4 an hour in all
+    let codes: Vec<u16> = (0..8)
+        .map(|i| {
+            let gw = if i % 2 == 0 { &a } else { &b };
+            post(
+                gw,
+                "/coupon",
+                &format!("198.51.100.{i}"),
+                &[],
+                r#"{"code":"save20"}"#,
+            )
+        })
+        .collect();
+    assert_eq!(codes.iter().filter(|&&s| s == 200).count(), 4, "{codes:?}");
+
+    // the keys are the prefix's, and none holds the code itself
+    let keys = redis.cli(&["--scan", "--pattern", "*"]);
+    assert!(keys.lines().all(|k| k.starts_with("shop:")), "{keys}");
+    assert!(!keys.to_lowercase().contains("save20"), "{keys}");
+
+    // one device seen from three countries, one per replica and back
+    let hop = |gw: &Gateway, ip: &str| {
+        assert_eq!(
+            post(gw, "/hop", ip, &[("Cookie", "device_id=dev-9")], ""),
+            200
+        );
+        last_seen(gw, "/hop")
+            .header("x-risk-reasons")
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(hop(&a, "89.160.20.112"), ""); // Sweden
+    assert_eq!(hop(&b, "2.125.160.216"), ""); // Great Britain
+    assert_eq!(hop(&a, "216.160.83.56"), "country_hopping"); // the United States
+    assert!(calls(&a, "ok") > 0.0 && calls(&b, "ok") > 0.0);
+}
+
+#[test]
+fn a_flood_on_an_exhausted_key_costs_redis_nothing() {
+    if !available("a_flood_on_an_exhausted_key_costs_redis_nothing") {
+        return;
+    }
+    let redis = RedisServer::start();
+    let gw = start(&config(&redis.url(), "flood:", "local", "250ms"));
+    wait_until(10, "connected", || up(&gw));
+    for _ in 0..6 {
+        assert_eq!(post(&gw, "/ip", "192.0.2.50", &[], ""), 200);
+    }
+    let ok_before = calls(&gw, "ok");
+    let scripts_before = scripts_run(&redis);
+    for _ in 0..50 {
+        assert_eq!(post(&gw, "/ip", "192.0.2.50", &[], ""), 429);
+    }
+    // the first 429 came from Redis; the other 49 from the key known to be exhausted
+    assert_eq!(calls(&gw, "ok") - ok_before, 1.0);
+    assert_eq!(calls(&gw, "cached"), 49.0);
+    // Redis ran one script for those 50 requests
+    assert_eq!(scripts_run(&redis) - scripts_before, 1);
+}
+
+/// Scripts Redis has run (`EVALSHA` and `EVAL` calls, from `INFO commandstats`).
+fn scripts_run(redis: &RedisServer) -> u64 {
+    redis
+        .cli(&["INFO", "commandstats"])
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[test]
+fn redis_killed_and_restarted_under_each_on_error() {
+    if !available("redis_killed_and_restarted_under_each_on_error") {
+        return;
+    }
+    let mut redis = RedisServer::start();
+    let local = start(&config(&redis.url(), "l:", "local", "100ms"));
+    let allow = start(&config(&redis.url(), "a:", "allow", "100ms"));
+    let block = start(&config(&redis.url(), "b:", "block", "100ms"));
+    let gws = [&local, &allow, &block];
+    wait_until(10, "all connected", || gws.iter().all(|g| up(g)));
+    for g in gws {
+        assert_eq!(post(g, "/ip", "192.0.2.1", &[], ""), 200);
+    }
+
+    redis.stop();
+    // local: this replica's own limits (a fresh bucket of 6), then 429
+    let statuses: Vec<u16> = (0..8)
+        .map(|_| post(&local, "/ip", "192.0.2.2", &[], ""))
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 429, 429]);
+    // allow: no limit while Redis is down
+    assert!((0..10).all(|_| post(&allow, "/ip", "192.0.2.2", &[], "") == 200));
+    // block: every limited route answers 429
+    assert_eq!(post(&block, "/ip", "192.0.2.2", &[], ""), 429);
+    for g in gws {
+        assert!(calls(g, "error") + calls(g, "timeout") > 0.0);
+        assert!(!up(g), "riskgate_cluster_up is 0 while Redis is down");
+    }
+
+    // Redis comes back (empty): every replica reconnects by itself
+    redis.restart();
+    for g in gws {
+        wait_until(20, "reconnected", || {
+            post(g, "/ip", "192.0.2.3", &[], "");
+            up(g)
+        });
+    }
+    assert_eq!(post(&block, "/ip", "192.0.2.4", &[], ""), 200);
+    let keys = redis.cli(&["--scan", "--pattern", "*"]);
+    for prefix in ["l:", "a:", "b:"] {
+        assert!(
+            keys.lines().any(|k| k.starts_with(prefix)),
+            "{prefix}: {keys}"
+        );
+    }
+}
+
+#[test]
+fn no_request_waits_past_the_timeout_for_a_paused_redis() {
+    if !available("no_request_waits_past_the_timeout_for_a_paused_redis") {
+        return;
+    }
+    let redis = RedisServer::start();
+    let gw = start(&config(&redis.url(), "p:", "local", "50ms"));
+    wait_until(10, "connected", || up(&gw));
+    assert_eq!(post(&gw, "/ip", "192.0.2.9", &[], ""), 200);
+    redis.cli(&["CLIENT", "PAUSE", "5000", "ALL"]);
+    let paused = Instant::now();
+    // answered from this replica's own limits while Redis holds every command
+    assert_eq!(post(&gw, "/ip", "192.0.2.10", &[], ""), 200);
+    assert!(
+        paused.elapsed() < Duration::from_secs(4),
+        "answered while Redis was still paused"
+    );
+    assert!(calls(&gw, "timeout") >= 1.0);
+    assert!(!up(&gw));
+    redis.cli(&["CLIENT", "UNPAUSE"]);
+    wait_until(10, "answers again", || {
+        post(&gw, "/ip", "192.0.2.11", &[], "");
+        up(&gw)
+    });
+}
+
+/// The ids of the clients connected to Redis, this `redis-cli` aside.
+fn clients(redis: &RedisServer) -> Vec<String> {
+    let mut ids: Vec<String> = redis
+        .cli(&["CLIENT", "LIST"])
+        .lines()
+        .filter(|l| !l.contains("cmd=client|list"))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_reload_that_keeps_cluster_keeps_the_connection() {
+    if !available("a_reload_that_keeps_cluster_keeps_the_connection") {
+        return;
+    }
+    let redis = RedisServer::start();
+    let gw = start(&config(&redis.url(), "r:", "local", "250ms"));
+    wait_until(10, "connected", || up(&gw));
+    post(&gw, "/ip", "192.0.2.20", &[], "");
+    let before = clients(&redis);
+    assert!(!before.is_empty());
+    let text = std::fs::read_to_string(&gw.config).unwrap();
+    std::fs::write(
+        &gw.config,
+        text.replace("routes:", "routes:\n  - { name: x, path: /x, policy: ip }"),
+    )
+    .unwrap();
+    assert_eq!(request(gw.admin, "POST", "/reload", &[], "").status, 200);
+    post(&gw, "/ip", "192.0.2.20", &[], "");
+    assert_eq!(clients(&redis), before, "the same connection");
+    assert!(up(&gw));
+}
+
+#[test]
+fn check_pings_redis() {
+    if !available("check_pings_redis") {
+        return;
+    }
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "gw.yaml",
+        &format!(
+            "upstream: 127.0.0.1:3000\ncluster: {{ redis: \"redis://:s3cret@127.0.0.1:{}/0\" }}\n",
+            redis.port
+        ),
+    );
+    // a password Redis does not expect: refused, and the password is never printed
+    let (code, _, err) = run_cli(&["check", "-c", &cfg]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cluster: cannot reach redis://:***@127.0.0.1"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    let cfg = write(
+        dir.path(),
+        "gw.yaml",
+        &format!(
+            "upstream: 127.0.0.1:3000\ncluster: {{ redis: \"{}\" }}\n",
+            redis.url()
+        ),
+    );
+    let (code, out, err) = run_cli(&["check", "-c", &cfg]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("answered"), "{out}");
+    redis.stop();
+    let (code, _, err) = run_cli(&["check", "-c", &cfg]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cluster: cannot reach"), "{err}");
+}
