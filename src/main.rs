@@ -133,13 +133,26 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             body,
             table,
         } => {
-            let snap = match server::load(&cli.config) {
-                Ok(s) => s,
-                Err(e) => return Ok(config_exit(&e)),
+            // the CLI has no live state: it does not connect to the cluster (the admin
+            // endpoint's explain reads the shared hopping records)
+            let snap = match config::load(&cli.config) {
+                Ok(mut cfg) => {
+                    cfg.cluster = None;
+                    match riskgate::state::Snapshot::load(cfg) {
+                        Ok(s) => s,
+                        Err(e) => return Ok(config_exit(&StartError::Intel(e))),
+                    }
+                }
+                Err(e) => return Ok(config_exit(&StartError::Config(e))),
             };
             let hdrs = riskgate::admin::explain::header_map(&headers)?;
             let body = body.as_deref().map(str::as_bytes);
-            let v = riskgate::admin::explain::explain(&snap, ip, &path, &method, &hdrs, body)?;
+            let v = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(riskgate::admin::explain::explain(
+                    &snap, ip, &path, &method, &hdrs, body,
+                ))?;
             if table {
                 print!("{}", riskgate::admin::explain::table(&v));
             } else {

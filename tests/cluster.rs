@@ -130,6 +130,16 @@ fn two_gateways_on_one_redis_limit_exactly_like_one() {
     assert_eq!(hop(&a, "89.160.20.112"), ""); // Sweden
     assert_eq!(hop(&b, "2.125.160.216"), ""); // Great Britain
     assert_eq!(hop(&a, "216.160.83.56"), "country_hopping"); // the United States
+                                                             // the other replica's explain reads the shared records (and records nothing)
+    let r = request(
+        b.admin,
+        "GET",
+        "/explain?ip=89.160.20.112&path=/hop&method=POST&header=Cookie%3A%20device_id%3Ddev-9",
+        &[],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["signals"][0]["signal"], "country_hopping", "{}", r.body);
     assert!(calls(&a, "ok") > 0.0 && calls(&b, "ok") > 0.0);
 }
 
@@ -320,4 +330,59 @@ fn check_pings_redis() {
     let (code, _, err) = run_cli(&["check", "-c", &cfg]);
     assert_eq!(code, 1);
     assert!(err.contains("cluster: cannot reach"), "{err}");
+}
+
+#[test]
+fn a_three_node_redis_cluster_shares_limits_too() {
+    if !available("a_three_node_redis_cluster_shares_limits_too") {
+        return;
+    }
+    let nodes: Vec<RedisServer> = (0..3)
+        .map(|_| {
+            RedisServer::start_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "2000",
+            ])
+        })
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let mut create = vec!["--cluster", "create"];
+    create.extend(addrs.iter().map(String::as_str));
+    create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+    nodes[0].cli(&create);
+    wait_until(20, "the cluster to be ok on every node", || {
+        nodes
+            .iter()
+            .all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+    });
+    let url = format!("redis+cluster://{},{}", addrs[0], addrs[1]);
+    let cfg = config(&url, "rc:", "local", "250ms");
+    let (a, b) = (start(&cfg), start(&cfg));
+    wait_until(20, "both gateways connected", || up(&a) && up(&b));
+    // many addresses, each limited to 6 across both replicas; their keys land on
+    // every node
+    for n in 0..12 {
+        let ip = format!("203.0.113.{n}");
+        let admitted = (0..8)
+            .filter(|i| {
+                let gw = if i % 2 == 0 { &a } else { &b };
+                post(gw, "/ip", &ip, &[], "") == 200
+            })
+            .count();
+        assert_eq!(admitted, 6, "{ip}");
+    }
+    let held: Vec<u64> = nodes
+        .iter()
+        .map(|n| n.cli(&["DBSIZE"]).trim().parse().unwrap())
+        .collect();
+    assert_eq!(held.iter().sum::<u64>(), 12, "{held:?}");
+    assert!(held.iter().filter(|&&k| k > 0).count() >= 2, "{held:?}");
+    assert_eq!(calls(&a, "error") + calls(&b, "error"), 0.0);
 }

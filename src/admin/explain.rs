@@ -53,7 +53,7 @@ fn source_of(snap: &Snapshot, which: &str) -> Value {
 
 /// The explanation as JSON. `peer` is the address the request comes from; with
 /// headers such as `X-Forwarded-For` it is resolved as a live request would be.
-pub fn explain(
+pub async fn explain(
     snap: &Snapshot,
     peer: IpAddr,
     path: &str,
@@ -137,17 +137,26 @@ pub fn explain(
     };
     let (values, unreadable) = fields::extract(&cfg.fields, &policy.fields, hdrs, query, &read);
     let ids = ident::ids_of(&cfg.hash_key, &values, &policy.ids);
-    // what the hopping store would say, recording nothing
-    let hop_countries = policy.checks.hopping.and_then(|h| {
-        let id = ids.get(h.field).copied().flatten()?;
-        Some(snap.hops.peek(
-            r.policy,
-            id,
-            facts.country?,
-            h.window,
-            std::time::Instant::now(),
-        ))
-    });
+    // what the hopping store (the cluster's, when shared) would say, recording nothing
+    let mut hop_countries = None;
+    if let Some(h) = policy.checks.hopping {
+        if let (Some(id), Some(country)) = (ids.get(h.field).copied().flatten(), facts.country) {
+            hop_countries = Some(
+                crate::cluster::hop_countries(
+                    snap.cluster.as_deref(),
+                    &snap.hops,
+                    r.policy,
+                    policy,
+                    id,
+                    country,
+                    h.window,
+                    std::time::Instant::now(),
+                    false,
+                )
+                .await,
+            );
+        }
+    }
     let request = Request {
         fields: &values,
         ids: &ids,

@@ -161,7 +161,7 @@ impl ServeHttp for AdminApp {
                 }
                 let snap = self.state.load_full();
                 let body = (method == http::Method::POST).then_some(body.as_slice());
-                match explain::explain(&snap, ip, &p, &m, &hdrs, body) {
+                match explain::explain(&snap, ip, &p, &m, &hdrs, body).await {
                     Ok(v) => json(StatusCode::OK, &v),
                     Err(e) => json(
                         StatusCode::BAD_REQUEST,
