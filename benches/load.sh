@@ -12,6 +12,10 @@
 #   rg-body-checks the same request → a route whose policy reads the body and headers:
 #               fields from the JSON body, a header and a cookie; the language, time-zone,
 #               declared-country and hopping checks; a coupon and a device×/24 limit
+#   rg-cluster  wrk → a second riskgate, rg-match's route with its three limits shared
+#               through a redis-server on loopback (`cluster`)
+#   flood       after the rounds: one exhausted key hammered on rg-cluster (all 429),
+#               with the scripts Redis ran for it
 # Every request carries X-Forwarded-For: 89.160.20.112. Proxies get CPU 0, wrk and the
 # origin CPU 1 (when taskset exists); rounds alternate the targets. Prints requests/s and
 # p50/p99 (medians over rounds) and the ratios, and writes them to benches/results/load.md.
@@ -42,6 +46,11 @@ if ! need wrk || ! need nginx || [ ! -e /usr/lib/nginx/modules/ngx_http_geoip2_m
   # the package starts a system nginx on :80; the benchmark runs its own
   $SUDO systemctl stop nginx 2>/dev/null || $SUDO service nginx stop 2>/dev/null || true
 fi
+if ! need redis-server || ! need redis-cli; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  $SUDO service redis-server stop >/dev/null 2>&1 || true
+fi
 if [ "$MODE" = instructions ] && ! need callgrind_control; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq valgrind >/dev/null
@@ -70,6 +79,7 @@ wrap() {
 }
 
 ORIGIN=$(port); NGX=$(port); NGXP=$(port); BAREP=$(port); RGP=$(port); ADMIN=$(port)
+REDISP=$(port); RG2P=$(port); ADMIN2=$(port)
 
 # --- nginx origin --------------------------------------------------------------------
 mkdir -p "$T/origin" "$T/ngx"
@@ -191,7 +201,41 @@ wrk.headers["Cookie"] = "theme=dark; device_id=d-4f1c9a2b"
 PY
 wrap riskgate "$RG" run -c "$T/rg.yaml" 2>"$T/rg.log" & PIDS+=($!); PID_RG=$!
 
-PORTS="$ORIGIN $NGX $BAREP $RGP"; [ "$MODE" = instructions ] && PORTS="$PORTS $NGXP"
+# --- riskgate with its limits in Redis ------------------------------------------------
+$PIN1 redis-server --port "$REDISP" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" >/dev/null 2>&1 & PIDS+=($!)
+cat > "$T/rg2.yaml" <<CONF
+listen: ["127.0.0.1:$RG2P"]
+upstream: "127.0.0.1:$ORIGIN"
+admin: "127.0.0.1:$ADMIN2"
+threads: 1
+upgrade_sock: $T/rg2-upgrade.sock
+log: { level: warn }
+client_ip: { trusted_proxies: ["127.0.0.1/32"] }
+intel:
+  mmdb:
+    geo: $D/GeoIP2-City-Test.mmdb
+    asn: $D/GeoLite2-ASN-Test.mmdb
+    anonymous_ip: $D/GeoIP2-Anonymous-IP-Test.mmdb
+    connection_type: $D/GeoIP2-Connection-Type-Test.mmdb
+  tor: { source: $D/tor-exit-addresses.txt }
+  lists: { hosting: $D/datacenter.txt }
+cluster: { redis: "redis://127.0.0.1:$REDISP/0", prefix: "bench:", timeout: 25ms }
+routes:
+  - { name: coupon, path: /api/apply-coupon, policy: promo }
+  - { name: flood, path: /api/flood, policy: flood }
+policies:
+  promo:
+    limits:
+      - { key: ip, rate: 1000000/s, burst: 1000000 }
+      - { key: subnet, rate: 1000000/s, burst: 1000000 }
+      - { key: asn, rate: 1000000/s, burst: 1000000 }
+  flood:
+    limits:
+      - { key: ip, rate: 1/hour }
+CONF
+wrap riskgate-cluster "$RG" run -c "$T/rg2.yaml" 2>"$T/rg2.log" & PIDS+=($!); PID_RG2=$!
+
+PORTS="$ORIGIN $NGX $BAREP $RGP $REDISP $RG2P"; [ "$MODE" = instructions ] && PORTS="$PORTS $NGXP"
 for p in $PORTS; do
   for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
 done
@@ -209,8 +253,19 @@ declare -A URL=(
   [rg-match]="http://127.0.0.1:$RGP/api/apply-coupon"
   [rg-body-plain]="http://127.0.0.1:$RGP/api/plain"
   [rg-body-checks]="http://127.0.0.1:$RGP/api/checked"
+  [rg-cluster]="http://127.0.0.1:$RG2P/api/apply-coupon"
 )
-ORDER=(direct nginx-geo bare rg-miss rg-match rg-body-plain rg-body-checks)
+ORDER=(direct nginx-geo bare rg-miss rg-match rg-body-plain rg-body-checks rg-cluster)
+# the shared store answers before the runs start (the connection is made in the background)
+for _ in $(seq 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$RG2P/"   # traffic makes it connect, on the proxy's runtime
+  curl -s "http://127.0.0.1:$ADMIN2/metrics" | grep -q '^riskgate_cluster_up 1' && break; sleep 0.1
+done
+# scripts Redis has run (EVALSHA and EVAL calls)
+scripts_run() {
+  redis-cli -p "$REDISP" INFO commandstats | tr -d '\r' |
+    awk -F'calls=' '/^cmdstat_eval(sha)?:/ { split($2, a, ","); n += a[1] } END { print n + 0 }'
+}
 # wrk's extra arguments per target: the body targets POST the 1 KiB JSON
 script() { case "$1" in rg-body-*) echo "-s $T/post.lua" ;; esac; }
 # after a run: the checked route decided every request allow, with no signal (the
@@ -245,10 +300,10 @@ PY
 if [ "$MODE" = instructions ]; then
   # one proxy process each; riskgate serves both its paths. Collection is switched on
   # only while wrk runs, after a warm-up, and zeroed between targets.
-  declare -A PID=([nginx-plain]=$PID_NGXP [nginx-geo]=$PID_NGX [bare]=$PID_BARE [rg-miss]=$PID_RG [rg-match]=$PID_RG [rg-body-plain]=$PID_RG [rg-body-checks]=$PID_RG)
+  declare -A PID=([nginx-plain]=$PID_NGXP [nginx-geo]=$PID_NGX [bare]=$PID_BARE [rg-miss]=$PID_RG [rg-match]=$PID_RG [rg-body-plain]=$PID_RG [rg-body-checks]=$PID_RG [rg-cluster]=$PID_RG2)
   URL[nginx-plain]="http://127.0.0.1:$NGXP/api/apply-coupon"
   declare -A IR
-  for name in nginx-plain nginx-geo bare rg-miss rg-match rg-body-plain rg-body-checks; do
+  for name in nginx-plain nginx-geo bare rg-miss rg-match rg-body-plain rg-body-checks rg-cluster; do
     pid=${PID[$name]}
     for _ in $(seq 200); do curl -s -o /dev/null -H 'X-Forwarded-For: 89.160.20.112' "${URL[$name]}"; done
     callgrind_control -z "$pid" >/dev/null
@@ -270,10 +325,10 @@ if [ "$MODE" = instructions ]; then
     IR[$name]=$((total / n))
     echo "$name: $n requests, $total instructions, ${IR[$name]} per request"
   done
-  python3 - "$OUT" "$DURATION" "${IR[nginx-plain]}" "${IR[nginx-geo]}" "${IR[bare]}" "${IR[rg-miss]}" "${IR[rg-match]}" "${IR[rg-body-plain]}" "${IR[rg-body-checks]}" <<'PY'
+  python3 - "$OUT" "$DURATION" "${IR[nginx-plain]}" "${IR[nginx-geo]}" "${IR[bare]}" "${IR[rg-miss]}" "${IR[rg-match]}" "${IR[rg-body-plain]}" "${IR[rg-body-checks]}" "${IR[rg-cluster]}" <<'PY'
 import sys, datetime, os, platform
 out, dur = sys.argv[1:3]
-names = ["nginx-plain", "nginx-geo", "bare", "rg-miss", "rg-match", "rg-body-plain", "rg-body-checks"]
+names = ["nginx-plain", "nginx-geo", "bare", "rg-miss", "rg-match", "rg-body-plain", "rg-body-checks", "rg-cluster"]
 ir = dict(zip(names, map(int, sys.argv[3:])))
 what = {
     "nginx-plain": "nginx 1 worker, plain proxy",
@@ -283,6 +338,7 @@ what = {
     "rg-match": "riskgate, matched route (4 MMDBs, Tor set, 51k-line list, 3 limits, 9 headers)",
     "rg-body-plain": "riskgate, matched route, POST 1 KiB JSON, policy reads no field",
     "rg-body-checks": "riskgate, the same POST, body read: 4 fields, 4 checks, 5 limits",
+    "rg-cluster": "riskgate, rg-match's route with its 3 limits in Redis (cluster, loopback)",
 }
 lines = [
     f"# Instructions per request — {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
@@ -305,6 +361,8 @@ lines += [
     f"- request evidence: reading the 1 KiB JSON body, four fields, four checks and two field limits cost "
     f"**+{ir['rg-body-checks']-ir['rg-body-plain']:,}** instructions a request (checks / no checks "
     f"**{ir['rg-body-plain']/ir['rg-body-checks']:.3f}×** in requests per instruction)",
+    f"- shared limits: the three limits in Redis instead of in process cost "
+    f"**{ir['rg-cluster']-ir['rg-match']:+,}** instructions a request of riskgate's own (Redis's are not counted)",
     f"- the engines: bare Pingora spends **{ir['bare']/ir['nginx-plain']:.1f}×** the instructions of nginx as a plain proxy; "
     f"nginx's geoip2 + limit_req + headers add {ir['nginx-geo']-ir['nginx-plain']:,}",
 ]
@@ -326,11 +384,20 @@ for r in $(seq "$ROUNDS"); do
 done
 
 check_checked
+# the flood: one exhausted key (1/hour) hammered; Redis is asked once, then the key is
+# known to be exhausted until its retry time
+before=$(scripts_run)
+read -r frps fp50 fp99 fbad <<<"$(run_wrk "http://127.0.0.1:$RG2P/api/flood" flood)"
+after=$(scripts_run)
+fdone=$(python3 -c "print(round($frps * ${DURATION%s}))")
+echo "flood: $frps req/s, $fbad non-2xx, $((after - before)) scripts in Redis for ~$fdone requests"
+echo "0 flood $frps $fp50 $fp99 $((after - before)) $fdone" > "$T/flood.txt"
 mkdir -p "$(dirname "$OUT")"
-python3 - "$OUT" "$ROUNDS" "$DURATION" "$CONNS" "$RES" "${ORDER[@]}" <<'PY'
+python3 - "$OUT" "$ROUNDS" "$DURATION" "$CONNS" "$RES" "$T/flood.txt" "${ORDER[@]}" <<'PY'
 import statistics, sys, datetime, platform, os
-out, rounds, dur, conns, res = sys.argv[1:6]
-names = sys.argv[6:]
+out, rounds, dur, conns, res, flood = sys.argv[1:7]
+names = sys.argv[7:]
+_, _, frps, fp50, fp99, fscripts, fdone = open(flood).read().split()
 runs = {n: [] for n in names}  # name → [(round, rps, p50, p99)]
 for line in open(res):
     r, n, a, b, c = line.split()
@@ -364,6 +431,10 @@ lines += [
     f"- bare Pingora / nginx-geo: {rps['bare']/rps['nginx-geo']:.3f}×; {rounds_of('bare', 'nginx-geo')}",
     f"- 1 KiB JSON body, every check / the same route without checks: **{rps['rg-body-checks']/rps['rg-body-plain']:.3f}×** throughput, "
     f"p99 {p99['rg-body-checks']/p99['rg-body-plain']:.2f}×; {rounds_of('rg-body-checks', 'rg-body-plain')}",
+    f"- shared limits (Redis on loopback) / local limits, same route: **{rps['rg-cluster']/rps['rg-match']:.3f}×** throughput, "
+    f"p99 {p99['rg-cluster'] - p99['rg-match']:+.3f} ms; {rounds_of('rg-cluster', 'rg-match')}",
+    f"- flood (one exhausted key, every answer 429): {float(frps):.0f} requests/s, p99 {float(fp99):.3f} ms; "
+    f"Redis ran **{fscripts}** script(s) for about {fdone} requests",
     "",
     "Instruction counts per request, which repeat where these wall-clock figures drift: "
     "[instructions.md](instructions.md) (`MODE=instructions bash benches/load.sh`).",

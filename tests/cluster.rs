@@ -46,6 +46,13 @@ fn up(gw: &Gateway) -> bool {
     metric(gw, "riskgate_cluster_up") == 1.0
 }
 
+/// Whether the gateway is connected, after a request (any) that makes it connect: the
+/// connection is made on the proxy's own runtime when traffic first arrives.
+fn connected(gw: &Gateway) -> bool {
+    request(gw.addr, "GET", "/not-a-route", &[], "");
+    up(gw)
+}
+
 fn calls(gw: &Gateway, result: &str) -> f64 {
     metric(
         gw,
@@ -70,7 +77,9 @@ fn two_gateways_on_one_redis_limit_exactly_like_one() {
     let redis = RedisServer::start();
     let cfg = config(&redis.url(), "shop:", "local", "250ms");
     let (a, b) = (start(&cfg), start(&cfg));
-    wait_until(10, "both gateways connected", || up(&a) && up(&b));
+    wait_until(10, "both gateways connected", || {
+        connected(&a) && connected(&b)
+    });
 
     // one address, alternating replicas: 6 an hour in all, not 6 each
     let mut admitted = 0;
@@ -150,7 +159,7 @@ fn a_flood_on_an_exhausted_key_costs_redis_nothing() {
     }
     let redis = RedisServer::start();
     let gw = start(&config(&redis.url(), "flood:", "local", "250ms"));
-    wait_until(10, "connected", || up(&gw));
+    wait_until(10, "connected", || connected(&gw));
     for _ in 0..6 {
         assert_eq!(post(&gw, "/ip", "192.0.2.50", &[], ""), 200);
     }
@@ -193,7 +202,7 @@ fn redis_killed_and_restarted_under_each_on_error() {
     let allow = start(&config(&redis.url(), "a:", "allow", "100ms"));
     let block = start(&config(&redis.url(), "b:", "block", "100ms"));
     let gws = [&local, &allow, &block];
-    wait_until(10, "all connected", || gws.iter().all(|g| up(g)));
+    wait_until(10, "all connected", || gws.iter().all(|g| connected(g)));
     for g in gws {
         assert_eq!(post(g, "/ip", "192.0.2.1", &[], ""), 200);
     }
@@ -238,7 +247,7 @@ fn no_request_waits_past_the_timeout_for_a_paused_redis() {
     }
     let redis = RedisServer::start();
     let gw = start(&config(&redis.url(), "p:", "local", "50ms"));
-    wait_until(10, "connected", || up(&gw));
+    wait_until(10, "connected", || connected(&gw));
     assert_eq!(post(&gw, "/ip", "192.0.2.9", &[], ""), 200);
     redis.cli(&["CLIENT", "PAUSE", "5000", "ALL"]);
     let paused = Instant::now();
@@ -276,7 +285,7 @@ fn a_reload_that_keeps_cluster_keeps_the_connection() {
     }
     let redis = RedisServer::start();
     let gw = start(&config(&redis.url(), "r:", "local", "250ms"));
-    wait_until(10, "connected", || up(&gw));
+    wait_until(10, "connected", || connected(&gw));
     post(&gw, "/ip", "192.0.2.20", &[], "");
     let before = clients(&redis);
     assert!(!before.is_empty());
@@ -365,7 +374,9 @@ fn a_three_node_redis_cluster_shares_limits_too() {
     let url = format!("redis+cluster://{},{}", addrs[0], addrs[1]);
     let cfg = config(&url, "rc:", "local", "250ms");
     let (a, b) = (start(&cfg), start(&cfg));
-    wait_until(20, "both gateways connected", || up(&a) && up(&b));
+    wait_until(20, "both gateways connected", || {
+        connected(&a) && connected(&b)
+    });
     // many addresses, each limited to 6 across both replicas; their keys land on
     // every node
     for n in 0..12 {

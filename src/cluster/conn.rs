@@ -1,7 +1,6 @@
-//! The connection to Redis: made on a thread of its own (with its own runtime, which
-//! drives the connection for the process's life), retried with backoff until Redis
-//! answers; afterwards the client reconnects by itself. Requests never wait for a
-//! connection: until there is one, a call fails at once.
+//! The connection to Redis, made in the background and retried with backoff until
+//! Redis answers; afterwards the client reconnects by itself. Requests never wait for a
+//! connection: until there is one, a call fails at once (and `on_error` applies).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,7 +10,6 @@ use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::FromRedisValue;
-use tokio::sync::Notify;
 
 use crate::config::ClusterConfig;
 use crate::record::metrics::METRICS;
@@ -77,11 +75,17 @@ pub fn ping(cfg: &ClusterConfig) -> Result<(), ClusterError> {
     })
 }
 
-/// The live connection, or none yet; and whether Redis answered last time.
+/// The live connection, or none yet.
+///
+/// The connection is made on the runtime of the requests that use it (the proxy's),
+/// so that a call and its answer never cross threads: the first request after start
+/// (any request, matched or not: [`Link::connect_soon`]) starts a task that connects,
+/// retrying with backoff (100 ms to 5 s) until Redis answers. Afterwards the client
+/// reconnects by itself.
 pub struct Link {
     conn: Arc<ArcSwapOption<Conn>>,
-    stop: Arc<Notify>,
-    display: String,
+    connecting: std::sync::atomic::AtomicBool,
+    cfg: ClusterConfig,
     /// when a failure was last logged (s since `born`): at most one a second
     last_log: AtomicU64,
     born: Instant,
@@ -89,62 +93,52 @@ pub struct Link {
 
 impl Link {
     pub fn start(cfg: &ClusterConfig) -> Link {
-        let conn = Arc::new(ArcSwapOption::<Conn>::empty());
-        let stop = Arc::new(Notify::new());
         METRICS.cluster_up.set(0);
-        let display = cfg.display.clone();
-        let (slot, stopped, cfg) = (conn.clone(), stop.clone(), cfg.clone());
-        let spawned = std::thread::Builder::new()
-            .name("riskgate-cluster".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cluster: cannot start its runtime");
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    let mut delay = Duration::from_millis(100);
-                    loop {
-                        tokio::select! {
-                            _ = stopped.notified() => return,
-                            r = connect(&cfg) => match r {
-                                Ok(c) => {
-                                    slot.store(Some(Arc::new(c)));
-                                    METRICS.cluster_up.set(1);
-                                    tracing::info!(redis = %cfg.display, "cluster connected");
-                                    break;
-                                }
-                                Err(e) => {
-                                    tracing::warn!(redis = %cfg.display, error = %e, retry_in_ms = delay.as_millis() as u64, "cluster: cannot connect; limits follow on_error meanwhile");
-                                    tokio::select! {
-                                        _ = stopped.notified() => return,
-                                        _ = tokio::time::sleep(delay) => {}
-                                    }
-                                    delay = (delay * 2).min(Duration::from_secs(5));
-                                }
-                            }
-                        }
-                    }
-                    // the connection's tasks live on this runtime: keep it until the
-                    // cluster is dropped (a reload that changed `cluster`)
-                    stopped.notified().await;
-                });
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cluster: cannot start its thread");
-        }
         Link {
-            conn,
-            stop,
-            display,
+            conn: Arc::new(ArcSwapOption::<Conn>::empty()),
+            connecting: std::sync::atomic::AtomicBool::new(false),
+            cfg: cfg.clone(),
             last_log: AtomicU64::new(u64::MAX),
             born: Instant::now(),
         }
+    }
+
+    /// Start connecting, once, on the current runtime (when there is one).
+    pub fn connect_soon(&self) {
+        if self.connecting.load(Ordering::Relaxed) || self.connecting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            self.connecting.store(false, Ordering::Release);
+            return;
+        };
+        // the task holds the slot weakly: once the cluster is dropped (a reload that
+        // changed `cluster`), it stops trying
+        let slot = Arc::downgrade(&self.conn);
+        let cfg = self.cfg.clone();
+        rt.spawn(async move {
+            let mut delay = Duration::from_millis(100);
+            loop {
+                if slot.strong_count() == 0 {
+                    return;
+                }
+                match connect(&cfg).await {
+                    Ok(c) => {
+                        if let Some(s) = slot.upgrade() {
+                            s.store(Some(Arc::new(c)));
+                            METRICS.cluster_up.set(1);
+                            tracing::info!(redis = %cfg.display, "cluster connected");
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(redis = %cfg.display, error = %e, retry_in_ms = delay.as_millis() as u64, "cluster: cannot connect; limits follow on_error meanwhile");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        });
     }
 
     /// Run a script.
@@ -153,6 +147,7 @@ impl Link {
         inv: &redis::ScriptInvocation<'_>,
     ) -> Result<T, ClusterError> {
         let Some(c) = self.conn.load_full() else {
+            self.connect_soon();
             return Err(ClusterError::NotConnected);
         };
         Ok(match &*c {
@@ -172,13 +167,7 @@ impl Link {
         let now = self.born.elapsed().as_secs();
         let last = self.last_log.swap(now, Ordering::Relaxed);
         if last != now {
-            tracing::warn!(redis = %self.display, error = %e, "cluster call failed; on_error applies");
+            tracing::warn!(redis = %self.cfg.display, error = %e, "cluster call failed; on_error applies");
         }
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        self.stop.notify_one();
     }
 }

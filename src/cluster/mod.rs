@@ -78,6 +78,12 @@ impl Cluster {
         &self.cfg
     }
 
+    /// Start connecting, if not yet, on the calling runtime: the proxy calls this for
+    /// every request, so the connection is up before the first limited one needs it.
+    pub fn connect_soon(&self) {
+        self.link.connect_soon();
+    }
+
     /// The Redis key of one planned limit: the prefix, the policy, the limit (its
     /// label and rate, so that two limits on one key part stay apart), `m` for the
     /// mobile bucket, and the key.

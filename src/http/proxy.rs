@@ -121,6 +121,9 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let snap = self.state.load_full();
+        if let Some(c) = &snap.cluster {
+            c.connect_soon();
+        }
         let cfg = &snap.config;
         let req = session.req_header();
         let Some(route) = cfg
