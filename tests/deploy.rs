@@ -19,13 +19,26 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
         .map(|d| serde_yaml::Value::deserialize(d).unwrap())
         .collect();
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["ConfigMap", "Deployment", "Service"]);
+    assert_eq!(
+        kinds,
+        ["ConfigMap", "Deployment", "Service", "Deployment", "Service"]
+    );
 
     // the ConfigMap's gateway.yaml is a valid config whose upstream is the app container
+    // (its hash key, a Secret in the pod, is a file of ours here)
     let gw = docs[0]["data"]["gateway.yaml"].as_str().unwrap();
-    let cfg = riskgate::config::parse(gw, Path::new("/etc/riskgate/gateway.yaml"))
+    let dir = tempfile::tempdir().unwrap();
+    let key = write(dir.path(), "hash.key", "0123456789abcdef0123456789abcdef");
+    let gw = gw.replace("/etc/riskgate-secret/hash.key", &key);
+    let cfg = riskgate::config::parse(&gw, Path::new("/etc/riskgate/gateway.yaml"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.upstream.addr.to_string(), "127.0.0.1:3000");
+    // the fleet shares its limits through the Valkey Service of the manifest
+    let cluster = cfg.cluster.as_ref().expect("cluster");
+    let valkey = &docs[4];
+    let host = valkey["metadata"]["name"].as_str().unwrap();
+    let port = valkey["spec"]["ports"][0]["port"].as_u64().unwrap();
+    assert_eq!(cluster.urls, [format!("redis://{host}:{port}/0")]);
 
     let spec = &docs[1]["spec"]["template"]["spec"];
     let containers = spec["containers"].as_sequence().unwrap();
@@ -66,6 +79,7 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
         .map(|m| m["mountPath"].as_str().unwrap())
         .collect();
     assert!(mounts.contains(&"/etc/riskgate"));
+    assert!(mounts.contains(&"/etc/riskgate-secret"));
     assert!(cfg
         .intel
         .mmdb
@@ -207,5 +221,5 @@ fn every_yaml_example_in_the_operator_guide_is_a_valid_config() {
             .unwrap_or_else(|e| panic!("example {n} of the guide does not compile:\n{yaml}\n{e}"));
         n += 1;
     }
-    assert_eq!(n, 6);
+    assert_eq!(n, 7);
 }
