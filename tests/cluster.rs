@@ -397,3 +397,124 @@ fn a_three_node_redis_cluster_shares_limits_too() {
     assert!(held.iter().filter(|&&k| k > 0).count() >= 2, "{held:?}");
     assert_eq!(calls(&a, "error") + calls(&b, "error"), 0.0);
 }
+
+/// A private CA and a certificate it signed for 127.0.0.1, made with `openssl`.
+fn private_ca(dir: &std::path::Path) -> Option<(String, String, String)> {
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let ext = write(
+        dir,
+        "server.ext",
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    );
+    let steps: [Vec<String>; 3] = [
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=riskgate test CA",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        [
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &p("server.key"),
+            "-out",
+            &p("server.csr"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        [
+            "x509",
+            "-req",
+            "-in",
+            &p("server.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &p("server.pem"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    ];
+    for args in steps {
+        let ok = std::process::Command::new("openssl")
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+    }
+    Some((p("ca.pem"), p("server.pem"), p("server.key")))
+}
+
+#[test]
+fn rediss_with_a_private_ca() {
+    if !available("rediss_with_a_private_ca") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = private_ca(dir.path()) else {
+        skip(
+            "rediss_with_a_private_ca",
+            "openssl could not make a test CA",
+        );
+        return;
+    };
+    let redis = RedisServer::start_tls(&ca, &cert, &key);
+    let url = format!("rediss://127.0.0.1:{}/0", redis.port);
+    // without the CA the server's certificate is not trusted
+    let cfg = write(
+        dir.path(),
+        "no-ca.yaml",
+        &format!("upstream: 127.0.0.1:3000\ncluster: {{ redis: \"{url}\", timeout: 1s }}\n"),
+    );
+    let (code, _, err) = run_cli(&["check", "-c", &cfg]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("certificate"), "{err}");
+    // with it, check pings and a gateway limits through TLS
+    let cfg = write(
+        dir.path(),
+        "ca.yaml",
+        &format!("upstream: 127.0.0.1:3000\ncluster: {{ redis: \"{url}\", tls_ca: {ca}, timeout: 1s }}\n"),
+    );
+    let (code, out, err) = run_cli(&["check", "-c", &cfg]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("answered"), "{out}");
+    let gw = start(&format!(
+        "client_ip: {{ trusted_proxies: [\"127.0.0.1/32\"] }}\ncluster: {{ redis: \"{url}\", tls_ca: {ca}, timeout: 1s }}\nroutes:\n  - {{ name: ip, path: /ip, policy: ip }}\npolicies:\n  ip:\n    limits: [{{ key: ip, rate: 2/hour }}]\n"
+    ));
+    wait_until(10, "connected over TLS", || connected(&gw));
+    let s: Vec<u16> = (0..3)
+        .map(|_| post(&gw, "/ip", "192.0.2.77", &[], ""))
+        .collect();
+    assert_eq!(s, [200, 200, 429]);
+    assert_eq!(redis.cli(&["DBSIZE"]).trim(), "1");
+}

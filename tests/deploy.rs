@@ -21,7 +21,13 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        ["ConfigMap", "Deployment", "Service", "Deployment", "Service"]
+        [
+            "ConfigMap",
+            "Deployment",
+            "Service",
+            "Deployment",
+            "Service"
+        ]
     );
 
     // the ConfigMap's gateway.yaml is a valid config whose upstream is the app container

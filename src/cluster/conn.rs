@@ -33,15 +33,27 @@ enum Conn {
 /// The longest a connection attempt waits.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+fn certificates(ca: &[u8]) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(ca.to_vec()),
+    }
+}
+
 async fn connect(cfg: &ClusterConfig) -> Result<Conn, ClusterError> {
     if cfg.cluster_mode {
-        let client = redis::cluster::ClusterClientBuilder::new(cfg.urls.clone())
+        let mut b = redis::cluster::ClusterClientBuilder::new(cfg.urls.clone())
             .connection_timeout(CONNECT_TIMEOUT)
-            .response_timeout(CONNECT_TIMEOUT)
-            .build()?;
-        Ok(Conn::Cluster(client.get_async_connection().await?))
+            .response_timeout(CONNECT_TIMEOUT);
+        if let Some(ca) = &cfg.tls_ca {
+            b = b.certs(certificates(ca));
+        }
+        Ok(Conn::Cluster(b.build()?.get_async_connection().await?))
     } else {
-        let client = redis::Client::open(cfg.urls[0].as_str())?;
+        let client = match &cfg.tls_ca {
+            Some(ca) => redis::Client::build_with_tls(cfg.urls[0].as_str(), certificates(ca))?,
+            None => redis::Client::open(cfg.urls[0].as_str())?,
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_number_of_retries(2)

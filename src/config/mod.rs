@@ -644,6 +644,9 @@ pub struct ClusterConfig {
     /// the longest a request waits for Redis
     pub timeout: Duration,
     pub on_error: OnClusterError,
+    /// for `rediss://`: the PEM certificates of a private CA the server's certificate
+    /// is checked against (else the public web PKI roots)
+    pub tls_ca: Option<Vec<u8>>,
 }
 
 /// What a limit check does when Redis is slow or down.

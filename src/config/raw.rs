@@ -94,6 +94,7 @@ raw_struct! {
     pub prefix: Opt<String>,
     pub timeout: Opt<String>,
     pub on_error: Opt<String>,
+    pub tls_ca: Opt<String>,
     }
 }
 

@@ -11,6 +11,8 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
     extra: Vec<String>,
+    /// `redis-cli`'s own extra arguments (TLS)
+    cli_extra: Vec<String>,
 }
 
 /// Whether `redis-server` and `redis-cli` are here; when not, the test is recorded as
@@ -53,6 +55,40 @@ impl RedisServer {
             dir: tempfile::tempdir().unwrap(),
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            cli_extra: Vec::new(),
+        };
+        r.restart();
+        r
+    }
+
+    /// TLS only, with this certificate and key; `ca` for redis-cli to trust.
+    pub fn start_tls(ca: &str, cert: &str, key: &str) -> RedisServer {
+        let port = free_port();
+        let mut r = RedisServer {
+            port,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            extra: [
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--tls-cert-file",
+                cert,
+                "--tls-key-file",
+                key,
+                "--tls-ca-cert-file",
+                ca,
+                "--tls-auth-clients",
+                "no",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            cli_extra: ["--tls", "--cacert", ca]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         };
         r.restart();
         r
@@ -104,6 +140,7 @@ impl RedisServer {
     fn try_cli(&self, args: &[&str]) -> Option<String> {
         let out = Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(&self.cli_extra)
             .args(args)
             .stderr(Stdio::null())
             .output()

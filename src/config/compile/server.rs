@@ -176,8 +176,34 @@ pub(super) fn compile_cluster(cx: &mut Ctx, raw: Opt<RawCluster>) -> Option<Clus
             OnClusterError::Local
         }
     };
+    let tls_ca = cx.get("cluster.tls_ca", r.tls_ca).and_then(|p| {
+        let path = cx.path(p.trim());
+        match std::fs::read(&path) {
+            Ok(pem) if String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") => {
+                Some(pem)
+            }
+            Ok(_) => {
+                cx.err(
+                    "cluster.tls_ca",
+                    format!("`{}` holds no PEM certificate", path.display()),
+                );
+                None
+            }
+            Err(e) => {
+                cx.err(
+                    "cluster.tls_ca",
+                    format!("cannot read `{}`: {e}", path.display()),
+                );
+                None
+            }
+        }
+    });
     let (urls, cluster_mode) = parsed.ok()?;
+    if tls_ca.is_some() && !urls.iter().all(|u| u.starts_with("rediss://")) {
+        cx.err("cluster.tls_ca", "applies to rediss:// (TLS) only");
+    }
     Some(ClusterConfig {
+        tls_ca,
         display: redact(&url),
         urls,
         cluster_mode,
