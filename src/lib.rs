@@ -15,6 +15,7 @@ pub mod http;
 pub mod intel;
 pub mod limits;
 pub mod record;
+pub mod replay;
 pub mod routes;
 pub mod server;
 pub mod signals;

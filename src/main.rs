@@ -54,6 +54,29 @@ enum Cmd {
     },
     /// Run the shipped config and bundled data in front of a built-in echo origin.
     Demo,
+    /// Decide recorded traffic again with this config, offline: riskgate's decision
+    /// log, nginx/Apache combined logs or JSON lines (`-` is stdin, `.gz` is gzip).
+    Replay {
+        /// Log files.
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        /// Decide every record under this config too, and show what changes.
+        #[arg(long)]
+        against: Option<PathBuf>,
+        /// Write one decision a line (JSON) to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A config and its data for an offline replay: no cluster, nothing shared.
+fn offline_snapshot(path: &std::path::Path) -> Result<riskgate::state::Snapshot, StartError> {
+    let mut cfg = config::load(path)?;
+    cfg.cluster = None;
+    riskgate::state::Snapshot::load(cfg).map_err(StartError::Intel)
 }
 
 const EXIT_CONFIG: u8 = 64;
@@ -157,6 +180,28 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 print!("{}", riskgate::admin::explain::table(&v));
             } else {
                 println!("{}", serde_json::to_string_pretty(&v)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Replay {
+            logs,
+            against,
+            out,
+            json,
+        } => {
+            let mut main = match offline_snapshot(&cli.config) {
+                Ok(s) => riskgate::replay::Engine::new(s),
+                Err(e) => return Ok(config_exit(&e)),
+            };
+            let mut other = match against.as_deref().map(offline_snapshot).transpose() {
+                Ok(s) => s.map(riskgate::replay::Engine::new),
+                Err(e) => return Ok(config_exit(&e)),
+            };
+            let summary = riskgate::replay::run(&mut main, other.as_mut(), &logs, out.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary.to_json())?);
+            } else {
+                print!("{}", summary.to_text());
             }
             Ok(ExitCode::SUCCESS)
         }
