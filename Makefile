@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Where cargo puts what it builds: CARGO_TARGET_DIR when set, else target/ here.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: demo test deps check build bench bench-instructions detection fmt clippy
+.PHONY: demo test deps check build bench bench-instructions bench-replay detection fmt clippy
 
 # Pingora's zlib-ng build needs cmake; install it when it is missing.
 deps:
@@ -48,6 +48,10 @@ bench: deps
 # The same proxies under callgrind: instructions per request, repeatable where wall clock drifts
 bench-instructions: deps
 	MODE=instructions bash benches/load.sh
+
+# riskgate replay over a generated log of 1 M records: records/s and peak memory
+bench-replay: deps
+	bash benches/replay.sh
 
 # What the production config does to real address classes (Tor, clouds, VPNs, residential
 # and mobile ISPs, Starlink): writes docs/detection.md. Downloads GeoLite2 Country and an

@@ -2,6 +2,7 @@
 //! decision log, JSON lines `{"time", "ip", "method", "path", "headers", "body"}`, and
 //! nginx/Apache `combined` access logs.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -59,38 +60,68 @@ fn ip(s: &str) -> Result<IpAddr, Unparsed> {
         .map_err(|_| Unparsed::Address(s.to_string()))
 }
 
+/// A JSON line of either kind, its strings borrowed from the line where they hold no
+/// escapes; every other key is skipped.
+#[derive(serde::Deserialize)]
+struct Line<'a> {
+    #[serde(borrow, default)]
+    message: Cow<'a, str>,
+    #[serde(borrow, default)]
+    target: Cow<'a, str>,
+    // riskgate's decision log
+    #[serde(borrow, default)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow, default)]
+    client_ip: Cow<'a, str>,
+    #[serde(borrow, default)]
+    accept_language: Cow<'a, str>,
+    #[serde(borrow, default)]
+    timezone: Cow<'a, str>,
+    #[serde(borrow, default)]
+    declared_country: Cow<'a, str>,
+    #[serde(borrow, default)]
+    unreadable_body: Cow<'a, str>,
+    #[serde(borrow, default)]
+    ids: Cow<'a, str>,
+    #[serde(borrow, default)]
+    request_id: Cow<'a, str>,
+    // both
+    #[serde(borrow, default)]
+    method: Cow<'a, str>,
+    #[serde(borrow, default)]
+    path: Cow<'a, str>,
+    // JSON lines
+    #[serde(borrow, default)]
+    time: Cow<'a, str>,
+    #[serde(borrow, default)]
+    ip: Cow<'a, str>,
+    #[serde(borrow)]
+    headers: Option<HashMap<Cow<'a, str>, Cow<'a, str>>>,
+    #[serde(borrow)]
+    body: Option<&'a serde_json::value::RawValue>,
+}
+
 /// One line, whatever its format; `None` for a line of riskgate's log that is not a
 /// decision (start-up, reloads…).
 pub fn parse_line(line: &str) -> Result<Option<Record>, Unparsed> {
     let t = line.trim();
-    if t.starts_with('{') {
-        let v: serde_json::Value =
-            serde_json::from_str(t).map_err(|e| Unparsed::Shape(format!("JSON: {e}")))?;
-        match v["message"].as_str() {
-            Some("decision") => own_log(&v).map(Some),
-            Some(_)
-                if v["target"]
-                    .as_str()
-                    .is_some_and(|t| t.starts_with("riskgate")) =>
-            {
-                Ok(None)
-            }
-            _ => json_line(&v).map(Some),
-        }
-    } else {
-        combined(t).map(Some)
+    if !t.starts_with('{') {
+        return combined(t).map(Some);
+    }
+    let l: Line = serde_json::from_str(t).map_err(|e| Unparsed::Shape(format!("JSON: {e}")))?;
+    match &*l.message {
+        "decision" => own_log(l).map(Some),
+        m if !m.is_empty() && l.target.starts_with("riskgate") => Ok(None),
+        _ => json_line(l).map(Some),
     }
 }
 
-fn text<'a>(v: &'a serde_json::Value, k: &str) -> &'a str {
-    v[k].as_str().unwrap_or("")
-}
-
 /// A line of riskgate's decision log: the client as resolved, the evidence as logged.
-fn own_log(v: &serde_json::Value) -> Result<Record, Unparsed> {
-    let time_us = rfc3339_us(text(v, "timestamp"))?;
-    let ip = ip(text(v, "client_ip"))?;
-    let ids = text(v, "ids")
+fn own_log(l: Line) -> Result<Record, Unparsed> {
+    let time_us = rfc3339_us(&l.timestamp)?;
+    let ip = ip(&l.client_ip)?;
+    let ids = l
+        .ids
         .split(',')
         .filter_map(|kv| {
             let (k, h) = kv.split_once('=')?;
@@ -98,58 +129,60 @@ fn own_log(v: &serde_json::Value) -> Result<Record, Unparsed> {
         })
         .collect();
     let mut headers = Vec::new();
-    let al = text(v, "accept_language");
-    if !al.is_empty() {
-        headers.push(("accept-language".to_string(), al.to_string()));
+    if !l.accept_language.is_empty() {
+        headers.push(("accept-language".to_string(), l.accept_language.to_string()));
     }
     Ok(Record {
         time_us,
         ip,
-        method: text(v, "method").to_string(),
-        target: text(v, "path").to_string(),
+        method: l.method.into_owned(),
+        target: l.path.into_owned(),
         headers,
         body: None,
         logged: Some(Logged {
-            accept_language: al.to_string(),
-            timezone: text(v, "timezone").to_string(),
-            declared_country: text(v, "declared_country").to_string(),
+            accept_language: l.accept_language.into_owned(),
+            timezone: l.timezone.into_owned(),
+            declared_country: l.declared_country.into_owned(),
             ids,
-            unreadable_body: !text(v, "unreadable_body").is_empty(),
-            request_id: text(v, "request_id").to_string(),
+            unreadable_body: !l.unreadable_body.is_empty(),
+            request_id: l.request_id.into_owned(),
         }),
     })
 }
 
 /// `{"time": RFC 3339, "ip", "method", "path", "headers": {…}, "body"}`.
-fn json_line(v: &serde_json::Value) -> Result<Record, Unparsed> {
-    if !v.is_object() || v["ip"].is_null() || v["time"].is_null() {
+fn json_line(l: Line) -> Result<Record, Unparsed> {
+    if l.time.is_empty() || l.ip.is_empty() {
         return Err(Unparsed::Shape("JSON without `time` and `ip`".into()));
     }
-    let headers = v["headers"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.to_ascii_lowercase(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let body = match l.body {
+        None => None,
+        Some(raw) if raw.get() == "null" => None,
+        Some(raw) if raw.get().starts_with('"') => Some(
+            serde_json::from_str::<String>(raw.get())
+                .map_err(|e| Unparsed::Shape(format!("body: {e}")))?
+                .into_bytes(),
+        ),
+        Some(raw) => Some(raw.get().as_bytes().to_vec()),
+    };
     Ok(Record {
-        time_us: rfc3339_us(text(v, "time"))?,
-        ip: ip(text(v, "ip"))?,
-        method: match text(v, "method") {
+        time_us: rfc3339_us(&l.time)?,
+        ip: ip(&l.ip)?,
+        method: match &*l.method {
             "" => "GET".to_string(),
             m => m.to_ascii_uppercase(),
         },
-        target: match text(v, "path") {
+        target: match &*l.path {
             "" => "/".to_string(),
             p => p.to_string(),
         },
-        headers,
-        body: match &v["body"] {
-            serde_json::Value::String(s) => Some(s.as_bytes().to_vec()),
-            serde_json::Value::Null => None,
-            other => Some(other.to_string().into_bytes()),
-        },
+        headers: l
+            .headers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
+            .collect(),
+        body,
         logged: None,
     })
 }
@@ -173,11 +206,19 @@ fn combined(line: &str) -> Result<Record, Unparsed> {
         (Some(m), Some(t)) => (m.to_string(), t.to_string()),
         _ => return Err(bad()),
     };
-    // "referer" "user agent" after the status and size, when present
+    // "referer" "user agent" after the status and size, when present; a third quoted
+    // field of addresses is the common `"$http_x_forwarded_for"` addition, believed as
+    // the config's `client_ip` says
     let quoted: Vec<&str> = after[q2 + 1..].split('"').skip(1).step_by(2).collect();
     let mut headers = Vec::new();
     if let Some(ua) = quoted.get(1).filter(|u| **u != "-") {
         headers.push(("user-agent".to_string(), ua.to_string()));
+    }
+    if let Some(xff) = quoted
+        .get(2)
+        .filter(|x| x.split(',').all(|a| a.trim().parse::<IpAddr>().is_ok()))
+    {
+        headers.push(("x-forwarded-for".to_string(), xff.to_string()));
     }
     Ok(Record {
         time_us,

@@ -72,6 +72,9 @@ pub fn run(
         ))),
     };
     let mut s = Summary::default();
+    // progress on a terminal, for big inputs
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let started = std::time::Instant::now();
     for path in logs {
         let name = path.display().to_string();
         let mut reader = open(path)?;
@@ -105,6 +108,14 @@ pub fn run(
                 }
             };
             s.requests += 1;
+            if progress && s.requests % 100_000 == 0 {
+                let secs = started.elapsed().as_secs_f64().max(1e-9);
+                eprint!(
+                    "\r{name}: line {line_no}, {} records ({:.0}/s)",
+                    s.requests,
+                    s.requests as f64 / secs
+                );
+            }
             let first = main.decide(&rec);
             let second = against.as_deref_mut().map(|a| a.decide(&rec));
             match &first {
@@ -132,6 +143,9 @@ pub fn run(
                 let _ = writeln!(w, "{line}");
             }
         }
+    }
+    if progress && s.requests >= 100_000 {
+        eprintln!();
     }
     if let Some(mut w) = sink {
         w.flush().map_err(|error| ReplayError::Out {

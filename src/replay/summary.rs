@@ -30,28 +30,41 @@ pub struct Summary {
     pub routes: BTreeMap<String, BTreeMap<String, u64>>,
     pub signals: BTreeMap<String, u64>,
     pub networks: BTreeMap<String, u64>,
-    subnets: HashMap<String, u64>,
-    asns: HashMap<String, u64>,
-    countries: HashMap<String, u64>,
+    /// blocked or limited: by /24 (/48), by ASN, by country — named when shown
+    subnets: HashMap<IpAddr, u64>,
+    asns: HashMap<u32, u64>,
+    countries: HashMap<[u8; 2], u64>,
     pub changes: BTreeMap<String, u64>,
     pub examples: BTreeMap<String, Vec<String>>,
 }
 
-fn subnet(ip: IpAddr) -> String {
+/// The address's /24 (IPv4) or /48 (IPv6), as its first address.
+fn subnet(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V4(a) => {
-            let o = a.octets();
-            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
-        }
-        IpAddr::V6(a) => {
-            let s = a.segments();
-            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        IpAddr::V4(a) => IpAddr::V4((u32::from(a) & 0xffff_ff00).into()),
+        IpAddr::V6(a) => IpAddr::V6((u128::from(a) & !((1u128 << 80) - 1)).into()),
+    }
+}
+
+fn subnet_name(net: &IpAddr) -> String {
+    match net {
+        IpAddr::V4(a) => format!("{a}/24"),
+        IpAddr::V6(a) => format!("{a}/48"),
+    }
+}
+
+/// Count one more of `k`, allocating its key only the first time.
+fn bump(m: &mut BTreeMap<String, u64>, k: &str) {
+    match m.get_mut(k) {
+        Some(n) => *n += 1,
+        None => {
+            m.insert(k.to_string(), 1);
         }
     }
 }
 
-fn top(m: &HashMap<String, u64>) -> Vec<(String, u64)> {
-    let mut v: Vec<(String, u64)> = m.iter().map(|(k, n)| (k.clone(), *n)).collect();
+fn top<K>(m: &HashMap<K, u64>, name: impl Fn(&K) -> String) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = m.iter().map(|(k, n)| (name(k), *n)).collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v.truncate(TOP);
     v
@@ -69,27 +82,28 @@ impl Summary {
         let v = verdict(&d.decision);
         let route = &cfg.routes[d.route];
         let policy = &cfg.policies[route.policy];
-        *self.actions.entry(v.into()).or_default() += 1;
-        *self
-            .routes
-            .entry(route.name.clone())
-            .or_default()
-            .entry(v.into())
-            .or_default() += 1;
-        for s in d.decision.reasons.iter(&cfg.intel.lists, &policy.limits) {
-            *self.signals.entry(s.to_string()).or_default() += 1;
+        bump(&mut self.actions, v);
+        match self.routes.get_mut(route.name.as_str()) {
+            Some(m) => bump(m, v),
+            None => {
+                let mut m = BTreeMap::new();
+                bump(&mut m, v);
+                self.routes.insert(route.name.clone(), m);
+            }
         }
-        *self
-            .networks
-            .entry(d.decision.network.as_str().into())
-            .or_default() += 1;
+        if !d.decision.reasons.is_empty() {
+            for s in d.decision.reasons.iter(&cfg.intel.lists, &policy.limits) {
+                bump(&mut self.signals, s);
+            }
+        }
+        bump(&mut self.networks, d.decision.network.as_str());
         if v == "block" || v == "limit" {
             *self.subnets.entry(subnet(d.facts.ip)).or_default() += 1;
             if let Some(a) = d.facts.asn {
-                *self.asns.entry(format!("AS{a}")).or_default() += 1;
+                *self.asns.entry(a).or_default() += 1;
             }
-            if let Some(c) = d.facts.country_str() {
-                *self.countries.entry(c.to_string()).or_default() += 1;
+            if let Some(c) = d.facts.country {
+                *self.countries.entry(c).or_default() += 1;
             }
         }
     }
@@ -103,13 +117,31 @@ impl Summary {
         }
     }
 
+    /// The top subnets, ASNs and countries, named.
+    fn tops(&self) -> [(&'static str, Vec<(String, u64)>); 3] {
+        [
+            ("subnets", top(&self.subnets, subnet_name)),
+            ("asns", top(&self.asns, |a| format!("AS{a}"))),
+            (
+                "countries",
+                top(&self.countries, |c| String::from_utf8_lossy(c).into_owned()),
+            ),
+        ]
+    }
+
     pub fn to_json(&self) -> Value {
-        let tops = |m: &HashMap<String, u64>| {
-            top(m)
-                .into_iter()
-                .map(|(k, n)| json!({"key": k, "count": n}))
-                .collect::<Vec<_>>()
-        };
+        let tops: serde_json::Map<String, Value> = self
+            .tops()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    v.into_iter()
+                        .map(|(k, n)| json!({"key": k, "count": n}))
+                        .collect(),
+                )
+            })
+            .collect();
         json!({
             "requests": self.requests,
             "unmatched": self.unmatched,
@@ -119,11 +151,7 @@ impl Summary {
             "routes": self.routes,
             "signals": self.signals,
             "networks": self.networks,
-            "top_blocked_or_limited": {
-                "subnets": tops(&self.subnets),
-                "asns": tops(&self.asns),
-                "countries": tops(&self.countries),
-            },
+            "top_blocked_or_limited": tops,
             "changes": self.changes,
             "change_examples": self.examples,
         })
@@ -163,15 +191,10 @@ impl Summary {
         o.push('\n');
         list("signals", &self.signals, &mut o);
         list("networks", &self.networks, &mut o);
-        for (title, m) in [
-            ("top blocked/limited subnets", &self.subnets),
-            ("top blocked/limited ASNs", &self.asns),
-            ("top blocked/limited countries", &self.countries),
-        ] {
-            let t = top(m);
+        for (title, t) in self.tops() {
             if !t.is_empty() {
                 let parts: Vec<String> = t.iter().map(|(k, n)| format!("{k} {n}")).collect();
-                let _ = writeln!(o, "{title}: {}", parts.join(", "));
+                let _ = writeln!(o, "top blocked/limited {title}: {}", parts.join(", "));
             }
         }
         if !self.changes.is_empty() {
