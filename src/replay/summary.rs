@@ -63,11 +63,17 @@ fn bump(m: &mut BTreeMap<String, u64>, k: &str) {
     }
 }
 
-fn top<K>(m: &HashMap<K, u64>, name: impl Fn(&K) -> String) -> Vec<(String, u64)> {
-    let mut v: Vec<(String, u64)> = m.iter().map(|(k, n)| (name(k), *n)).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v.truncate(TOP);
-    v
+/// The `TOP` most counted keys, named: sorted by count (then key) first, only those
+/// few named.
+fn top<K: Ord>(m: &HashMap<K, u64>, name: impl Fn(&K) -> String) -> Vec<(String, u64)> {
+    let mut v: Vec<(&K, u64)> = m.iter().map(|(k, n)| (k, *n)).collect();
+    let by = |a: &(&K, u64), b: &(&K, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+    if v.len() > TOP {
+        v.select_nth_unstable_by(TOP, by);
+        v.truncate(TOP);
+    }
+    v.sort_by(by);
+    v.into_iter().map(|(k, n)| (name(k), n)).collect()
 }
 
 impl Summary {
