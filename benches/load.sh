@@ -134,12 +134,13 @@ fi
 
 # --- bare Pingora and riskgate -------------------------------------------------------
 wrap bare "$BARE" "127.0.0.1:$BAREP" "127.0.0.1:$ORIGIN" 1 >/dev/null 2>&1 & PIDS+=($!); PID_BARE=$!
-cat > "$T/rg.yaml" <<CONF
-listen: ["127.0.0.1:$RGP"]
+# what both riskgate processes share: one thread, the four MMDBs, the Tor set and the
+# 51k-line list ($1: the name of its upgrade socket)
+rg_common() {
+  cat <<CONF
 upstream: "127.0.0.1:$ORIGIN"
-admin: "127.0.0.1:$ADMIN"
 threads: 1
-upgrade_sock: $T/rg-upgrade.sock
+upgrade_sock: $T/$1-upgrade.sock
 log: { level: warn }
 client_ip: { trusted_proxies: ["127.0.0.1/32"] }
 intel:
@@ -150,6 +151,11 @@ intel:
     connection_type: $D/GeoIP2-Connection-Type-Test.mmdb
   tor: { source: $D/tor-exit-addresses.txt }
   lists: { hosting: $D/datacenter.txt }
+CONF
+}
+{ rg_common rg; cat <<CONF; } > "$T/rg.yaml"
+listen: ["127.0.0.1:$RGP"]
+admin: "127.0.0.1:$ADMIN"
 fields:
   coupon: { from: "json:/code", normalize: upper }
   coupon_country: { from: "json:/code", pattern: "^PPP-([A-Z]{2})-" }
@@ -203,22 +209,9 @@ wrap riskgate "$RG" run -c "$T/rg.yaml" 2>"$T/rg.log" & PIDS+=($!); PID_RG=$!
 
 # --- riskgate with its limits in Redis ------------------------------------------------
 $PIN1 redis-server --port "$REDISP" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" >/dev/null 2>&1 & PIDS+=($!)
-cat > "$T/rg2.yaml" <<CONF
+{ rg_common rg2; cat <<CONF; } > "$T/rg2.yaml"
 listen: ["127.0.0.1:$RG2P"]
-upstream: "127.0.0.1:$ORIGIN"
 admin: "127.0.0.1:$ADMIN2"
-threads: 1
-upgrade_sock: $T/rg2-upgrade.sock
-log: { level: warn }
-client_ip: { trusted_proxies: ["127.0.0.1/32"] }
-intel:
-  mmdb:
-    geo: $D/GeoIP2-City-Test.mmdb
-    asn: $D/GeoLite2-ASN-Test.mmdb
-    anonymous_ip: $D/GeoIP2-Anonymous-IP-Test.mmdb
-    connection_type: $D/GeoIP2-Connection-Type-Test.mmdb
-  tor: { source: $D/tor-exit-addresses.txt }
-  lists: { hosting: $D/datacenter.txt }
 cluster: { redis: "redis://127.0.0.1:$REDISP/0", prefix: "bench:", timeout: 25ms }
 routes:
   - { name: coupon, path: /api/apply-coupon, policy: promo }

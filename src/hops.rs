@@ -8,8 +8,20 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::config::CountryCode;
+use crate::config::{CountryCode, Policy};
 use crate::evidence::ident::Id;
+
+/// What the policy's hopping check counts for a request: the key's id, the country and
+/// the window; `None` when the policy has no hopping check or the request lacks the key
+/// or a country (the check is then skipped).
+pub fn key_of(
+    policy: &Policy,
+    ids: &[Option<Id>],
+    country: Option<CountryCode>,
+) -> Option<(Id, CountryCode, Duration)> {
+    let h = policy.checks.hopping?;
+    Some((ids.get(h.field).copied().flatten()?, country?, h.window))
+}
 
 /// Countries remembered per key: one more than the largest `max_countries` allowed.
 pub const SLOTS: usize = crate::config::MAX_HOP_COUNTRIES as usize + 1;
@@ -117,7 +129,8 @@ impl HopStore {
         self.count(scope, id, country, window, at, false)
     }
 
-    fn count(
+    /// [`observe`](Self::observe) when `record`, else [`peek`](Self::peek).
+    pub fn count(
         &self,
         scope: usize,
         id: Id,

@@ -124,39 +124,26 @@ pub async fn explain(
     let r = &cfg.routes[ri];
     let policy = &cfg.policies[r.policy];
     // the policy's fields, read as the live path reads them
-    let ct = hdrs
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let b = body.unwrap_or_default();
-    let read = if !policy.needs_body {
-        fields::Body::NotNeeded
-    } else if let Some(u) = fields::refused(hdrs, Some(b.len() as u64), cfg.body_limit) {
-        fields::Body::Unreadable(u)
-    } else {
-        fields::Body::Read(b, ct)
-    };
+    let read = fields::Body::whole(
+        hdrs,
+        body.unwrap_or_default(),
+        policy.needs_body,
+        cfg.body_limit,
+    );
     let (values, unreadable) = fields::extract(&cfg.fields, &policy.fields, hdrs, query, &read);
     let ids = ident::ids_of(&cfg.hash_key, &values, &policy.ids);
     // what the hopping store (the cluster's, when shared) would say, recording nothing
-    let mut hop_countries = None;
-    if let Some(h) = policy.checks.hopping {
-        if let (Some(id), Some(country)) = (ids.get(h.field).copied().flatten(), facts.country) {
-            hop_countries = Some(
-                crate::cluster::hop_countries(
-                    snap.cluster.as_deref(),
-                    &snap.hops,
-                    r.policy,
-                    policy,
-                    id,
-                    country,
-                    h.window,
-                    std::time::Instant::now(),
-                    false,
-                )
-                .await,
-            );
-        }
-    }
+    let hop_countries = crate::cluster::hop_countries(
+        snap.cluster.as_deref(),
+        &snap.hops,
+        r.policy,
+        policy,
+        &ids,
+        facts.country,
+        std::time::Instant::now(),
+        false,
+    )
+    .await;
     let request = Request {
         fields: &values,
         ids: &ids,

@@ -243,34 +243,30 @@ pub async fn check_limits(
     }
 }
 
-/// How many countries `id` was seen from within `window`, this request's included and
-/// (when `record`) recorded: in the shared store when there is one, else — and when it
-/// fails — in this process's own.
+/// How many countries the policy's hopping key was seen from within its window, this
+/// request's included and (when `record`) recorded: in the shared store when there is
+/// one, else — and when it fails — in this process's own. `None` when the check does
+/// not apply ([`crate::hops::key_of`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn hop_countries(
     cluster: Option<&Cluster>,
     local: &HopStore,
     policy_index: usize,
     policy: &Policy,
-    id: Id,
-    country: crate::config::CountryCode,
-    window: Duration,
+    ids: &[Option<Id>],
+    country: Option<crate::config::CountryCode>,
     at: Instant,
     record: bool,
-) -> usize {
+) -> Option<usize> {
+    let (id, country, window) = crate::hops::key_of(policy, ids, country)?;
     if let Some(c) = cluster {
-        let r = c.shared_hops(policy, id, country, window, record).await;
-        match r {
+        match c.shared_hops(policy, id, country, window, record).await {
             Ok(n) => {
                 CallResult::Ok.count();
-                return n;
+                return Some(n);
             }
             Err(e) => e.count(),
         }
     }
-    if record {
-        local.observe(policy_index, id, country, window, at)
-    } else {
-        local.peek(policy_index, id, country, window, at)
-    }
+    Some(local.count(policy_index, id, country, window, at, record))
 }

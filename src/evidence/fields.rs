@@ -51,6 +51,28 @@ pub enum Body<'a> {
     Unreadable(Unreadable),
 }
 
+impl<'a> Body<'a> {
+    /// A body known whole (explain, replay), as the live path would have it: not
+    /// needed, refused (compressed, over `limit`), or read with its `Content-Type`.
+    pub fn whole(
+        headers: &'a http::HeaderMap,
+        bytes: &'a [u8],
+        needed: bool,
+        limit: usize,
+    ) -> Body<'a> {
+        if !needed {
+            return Body::NotNeeded;
+        }
+        if let Some(u) = refused(headers, Some(bytes.len() as u64), limit) {
+            return Body::Unreadable(u);
+        }
+        let ct = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        Body::Read(bytes, ct)
+    }
+}
+
 /// A body parsed once for all the fields that read it.
 enum Parsed<'a> {
     None,

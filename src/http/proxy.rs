@@ -175,26 +175,17 @@ impl ProxyHttp for Gateway {
             ident::ids_of(&cfg.hash_key, &values, &policy.ids)
         };
         // the hopping key's countries, this request's recorded
-        let mut hop_countries = None;
-        if let Some(h) = policy.checks.hopping {
-            if let (Some(id), Some(country)) = (ids.get(h.field).copied().flatten(), facts.country)
-            {
-                hop_countries = Some(
-                    cluster::hop_countries(
-                        snap.cluster.as_deref(),
-                        &snap.hops,
-                        pi,
-                        policy,
-                        id,
-                        country,
-                        h.window,
-                        started,
-                        true,
-                    )
-                    .await,
-                );
-            }
-        }
+        let hop_countries = cluster::hop_countries(
+            snap.cluster.as_deref(),
+            &snap.hops,
+            pi,
+            policy,
+            &ids,
+            facts.country,
+            started,
+            true,
+        )
+        .await;
         let request = Request {
             fields: &values,
             ids: &ids,

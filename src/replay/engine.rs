@@ -53,10 +53,10 @@ impl Engine {
     /// Move the virtual clock to the record's time (never back: a record older than
     /// the last is decided at the last one's time); the hopping store's instant.
     fn tick(&mut self, time_us: i64) -> Instant {
-        let first = *self.first_us.get_or_insert(time_us);
-        if self.last_us == 0 {
+        let first = *self.first_us.get_or_insert_with(|| {
             self.last_us = time_us;
-        }
+            time_us
+        });
         if time_us > self.last_us {
             self.clock
                 .advance(Duration::from_micros((time_us - self.last_us) as u64));
@@ -114,28 +114,20 @@ impl Engine {
                 (values, ids, unreadable)
             }
             None => {
-                let ct = hdrs
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok());
-                let b = r.body.as_deref().unwrap_or_default();
-                let body = if !policy.needs_body {
-                    Body::NotNeeded
-                } else if let Some(u) = fields::refused(&hdrs, Some(b.len() as u64), cfg.body_limit)
-                {
-                    Body::Unreadable(u)
-                } else {
-                    Body::Read(b, ct)
-                };
+                let body = Body::whole(
+                    &hdrs,
+                    r.body.as_deref().unwrap_or_default(),
+                    policy.needs_body,
+                    cfg.body_limit,
+                );
                 let (values, unreadable) =
                     fields::extract(&cfg.fields, &policy.fields, &hdrs, query, &body);
                 let ids = ident::ids_of(&cfg.hash_key, &values, &policy.ids);
                 (values, ids, unreadable)
             }
         };
-        let hop_countries = policy.checks.hopping.and_then(|h| {
-            let id = ids.get(h.field).copied().flatten()?;
-            Some(self.hops.observe(pi, id, facts.country?, h.window, at))
-        });
+        let hop_countries = crate::hops::key_of(policy, &ids, facts.country)
+            .map(|(id, country, window)| self.hops.observe(pi, id, country, window, at));
         let request = Request {
             fields: &values,
             ids: &ids,
