@@ -226,24 +226,45 @@ fn benches(c: &mut Criterion) {
             riskgate::http::headers::values(black_box(&d), &f, &route, &cfg.intel, &policy.limits)
         })
     });
-    c.bench_function("headers/write", |b| {
-        b.iter_batched(
-            || downstream.clone(),
-            |mut up| {
-                riskgate::http::headers::strip_client_risk_headers(&mut up);
-                riskgate::http::headers::write(
-                    &mut up,
-                    black_box(&d),
-                    &f,
-                    &route,
-                    &cfg.intel,
-                    &policy.limits,
-                )
-                .unwrap();
-                up
-            },
-            criterion::BatchSize::SmallInput,
-        )
+    // the same with X-Risk-Signature (one HMAC-SHA256 over the method, target and
+    // the nine values); the difference between the two is what signing costs
+    let key = riskgate::sign::Key::new("k2", &[0x5a; 32]);
+    for (name, signing) in [
+        ("headers/write", None),
+        ("headers/write_signed", Some(&key)),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter_batched(
+                || downstream.clone(),
+                |mut up| {
+                    riskgate::http::headers::strip_client_risk_headers(&mut up);
+                    riskgate::http::headers::write(
+                        &mut up,
+                        black_box(&d),
+                        &f,
+                        &route,
+                        &cfg.intel,
+                        &policy.limits,
+                        signing,
+                    )
+                    .unwrap();
+                    up
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    let values = riskgate::http::headers::values(&d, &f, &route, &cfg.intel, &policy.limits);
+    let signed = values.each_ref().map(http::HeaderValue::as_bytes);
+    c.bench_function("sign/hmac", |b| {
+        b.iter(|| {
+            key.sign(
+                black_box(1_700_000_000),
+                "POST",
+                b"/api/apply-coupon",
+                &signed,
+            )
+        })
     });
     // the floor under Pingora's API: the same nine entries put straight into a clone
     // of the request's http::HeaderMap with names parsed once (no case map, no per-insert

@@ -18,6 +18,7 @@ pub mod record;
 pub mod replay;
 pub mod routes;
 pub mod server;
+pub mod sign;
 pub mod signals;
 pub mod state;
 

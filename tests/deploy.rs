@@ -35,7 +35,14 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
     let gw = docs[0]["data"]["gateway.yaml"].as_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = write(dir.path(), "hash.key", "0123456789abcdef0123456789abcdef");
-    let gw = gw.replace("/etc/riskgate-secret/hash.key", &key);
+    let signing = write(
+        dir.path(),
+        "hmac-k1.key",
+        "0123456789abcdef0123456789abcdef0123456789abcdef",
+    );
+    let gw = gw
+        .replace("/etc/riskgate-secret/hash.key", &key)
+        .replace("/etc/riskgate-signing/hmac-k1.key", &signing);
     let cfg = riskgate::config::parse(&gw, Path::new("/etc/riskgate/gateway.yaml"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.upstream.addr.to_string(), "127.0.0.1:3000");
@@ -86,6 +93,16 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
         .collect();
     assert!(mounts.contains(&"/etc/riskgate"));
     assert!(mounts.contains(&"/etc/riskgate-secret"));
+    // riskgate signs with the key the app verifies with: one Secret, mounted in both
+    assert_eq!(cfg.signing.len(), 1);
+    let app_mounts: Vec<&str> = app["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|m| m["mountPath"].as_str().unwrap())
+        .collect();
+    assert!(mounts.contains(&"/etc/riskgate-signing"));
+    assert!(app_mounts.contains(&"/etc/riskgate-signing"));
     assert!(cfg
         .intel
         .mmdb
@@ -213,9 +230,17 @@ fn fetch_script_is_valid_shell_and_writes_what_the_production_config_reads() {
 #[test]
 fn every_yaml_example_in_the_operator_guide_is_a_valid_config() {
     let guide = read("docs/operator-guide.md");
+    // signing keys the examples name are files of ours here
+    let keys = tempfile::tempdir().unwrap();
     let mut n = 0;
     for block in guide.split("```yaml").skip(1) {
-        let yaml = block.split("```").next().unwrap();
+        let mut yaml = block.split("```").next().unwrap().to_string();
+        while let Some(at) = yaml.find("/etc/riskgate/hmac-") {
+            let end = at + yaml[at..].find(".key").expect("a .key file") + 4;
+            let name = yaml[at + "/etc/riskgate/".len()..end].to_string();
+            let file = write(keys.path(), &name, &"k".repeat(32));
+            yaml.replace_range(at..end, &file);
+        }
         // examples that name `list:deny` get a deny list, unless they bring an intel block
         let intel = if yaml.contains("\nintel:") || yaml.starts_with("intel:") {
             ""
@@ -227,5 +252,5 @@ fn every_yaml_example_in_the_operator_guide_is_a_valid_config() {
             .unwrap_or_else(|e| panic!("example {n} of the guide does not compile:\n{yaml}\n{e}"));
         n += 1;
     }
-    assert_eq!(n, 9);
+    assert_eq!(n, 10);
 }

@@ -627,6 +627,8 @@ pub struct Config {
     pub hash_key: HashKey,
     /// limits and hopping shared through Redis, when configured
     pub cluster: Option<ClusterConfig>,
+    /// `signing`: the keys of `X-Risk-Signature`, the first signs; empty: no signature
+    pub signing: Vec<crate::sign::Key>,
 }
 
 /// `cluster`: where replicas share their limits and hopping records.

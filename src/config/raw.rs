@@ -82,6 +82,7 @@ raw_struct! {
     /// a file holding the secret of the keyed hashes of identifier fields
     pub hash_key: Opt<String>,
     pub cluster: Opt<RawCluster>,
+    pub signing: Opt<RawSigning>,
     pub routes: Opt<Vec<Field<RawRoute>>>,
     /// name → policy, in file order
     pub policies: Opt<Mapping>,
@@ -95,6 +96,20 @@ raw_struct! {
     pub timeout: Opt<String>,
     pub on_error: Opt<String>,
     pub tls_ca: Opt<String>,
+    }
+}
+
+raw_struct! {
+    pub struct RawSigning {
+    /// the first signs; every listed key verifies
+    pub keys: Opt<Vec<Field<RawSigningKey>>>,
+    }
+}
+
+raw_struct! {
+    pub struct RawSigningKey {
+    pub id: Opt<String>,
+    pub file: Opt<String>,
     }
 }
 

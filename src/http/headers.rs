@@ -18,6 +18,8 @@ pub const ASN: &str = "x-risk-asn";
 pub const NETWORK: &str = "x-risk-network";
 pub const ROUTE: &str = "x-risk-route";
 pub const MODE: &str = "x-risk-mode";
+pub const SIGNATURE: &str = "x-risk-signature";
+const SIGNATURE_WIRE: &str = "X-Risk-Signature";
 
 const PREFIX: &[u8] = b"x-risk-";
 
@@ -166,7 +168,8 @@ pub fn values(
     ]
 }
 
-/// Write the headers of a matched route onto the upstream request.
+/// Write the headers of a matched route onto the upstream request, and with
+/// `signing` its `X-Risk-Signature` over them, the method and the target as sent.
 pub fn write(
     req: &mut RequestHeader,
     d: &Decision,
@@ -174,8 +177,18 @@ pub fn write(
     route: &HeaderValue,
     intel: &IntelConfig,
     limits: &[LimitSpec],
+    signing: Option<&crate::sign::Key>,
 ) -> pingora::Result<()> {
-    for (k, v) in WIRE.into_iter().zip(values(d, facts, route, intel, limits)) {
+    let values = values(d, facts, route, intel, limits);
+    if let Some(key) = signing {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let signed = values.each_ref().map(HeaderValue::as_bytes);
+        let sig = key.sign(t, req.method.as_str(), req.raw_path(), &signed);
+        req.insert_header(SIGNATURE_WIRE, sig)?;
+    }
+    for (k, v) in WIRE.into_iter().zip(values) {
         req.insert_header(k, v)?;
     }
     Ok(())

@@ -260,7 +260,15 @@ impl ProxyHttp for Gateway {
             let cfg = &snap.config;
             let route = &cfg.routes[m.route].header;
             let limits = &cfg.policies[cfg.routes[m.route].policy].limits;
-            headers::write(upstream, &m.decision, &m.facts, route, &cfg.intel, limits)?;
+            headers::write(
+                upstream,
+                &m.decision,
+                &m.facts,
+                route,
+                &cfg.intel,
+                limits,
+                cfg.signing.first(),
+            )?;
         }
         Ok(())
     }

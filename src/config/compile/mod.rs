@@ -22,6 +22,7 @@ mod limits;
 mod policy;
 mod routes;
 mod server;
+mod signing;
 
 use ctx::{clean_serde_message, did_you_mean, join, key_str, Ctx};
 use fields::{compile_body_limit, compile_fields, compile_hash_key};
@@ -30,6 +31,7 @@ use limits::compile_limits;
 use policy::compile_policy;
 use routes::compile_route;
 use server::{compile_client_ip, compile_cluster, compile_log, compile_upstream};
+use signing::compile_signing;
 
 pub const DEFAULT_BLOCK_BODY: &str = r#"{"error":"Coupon cannot be redeemed from this network connection.","code":"RISK_IP_DETECTED"}"#;
 pub const DEFAULT_LIMIT_BODY: &str = r#"{"error":"Too many requests from this network. Try again later.","code":"RISK_RATE_LIMITED"}"#;
@@ -179,6 +181,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
     let body_limit = compile_body_limit(cx, raw.body_limit);
     let hash_key = compile_hash_key(cx, raw.hash_key);
     let cluster = compile_cluster(cx, raw.cluster);
+    let signing = compile_signing(cx, raw.signing);
 
     // Policies before routes, so routes can name them.
     let mut policies = Vec::new();
@@ -263,6 +266,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         body_limit,
         hash_key,
         cluster,
+        signing,
     }
 }
 
