@@ -1,7 +1,11 @@
-//! The admin endpoint: `GET /metrics`, `/healthz`, `/readyz`, `/explain`, and
-//! `POST /reload`. Loopback by default.
+//! The admin endpoint: `GET /metrics`, `/healthz`, `/readyz`, `/explain`,
+//! `/dashboard`, `/stats`, and `POST /reload`. Loopback by default.
 
 pub mod explain;
+pub mod stats;
+
+/// The dashboard: one self-contained page (no external asset) that reads `/stats`.
+const DASHBOARD: &str = include_str!("dashboard.html");
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -85,6 +89,21 @@ impl ServeHttp for AdminApp {
                 )
             }
             ("GET", "/healthz") => reply(StatusCode::OK, "text/plain", "ok\n"),
+            ("GET", "/dashboard") => {
+                let mut r = reply(StatusCode::OK, "text/html; charset=utf-8", DASHBOARD);
+                // the page loads nothing from anywhere but this endpoint
+                r.headers_mut().insert(
+                    "content-security-policy",
+                    http::HeaderValue::from_static(
+                        "default-src 'none'; connect-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+                    ),
+                );
+                r
+            }
+            ("GET", "/stats") => {
+                let snap = self.state.load_full();
+                json(StatusCode::OK, &stats::stats(&snap, &self.reloader))
+            }
             ("GET", "/readyz") => {
                 let ready = self.reloader.ready();
                 let v = serde_json::json!({"ready": ready, "sources": self.reloader.status()});
@@ -171,7 +190,7 @@ impl ServeHttp for AdminApp {
             }
             _ => json(
                 StatusCode::NOT_FOUND,
-                &serde_json::json!({"error": "not found", "endpoints": ["GET /metrics", "GET /healthz", "GET /readyz", "GET /explain?ip=&path=&method=&header=", "POST /explain?… (body: the request's body)", "POST /reload"]}),
+                &serde_json::json!({"error": "not found", "endpoints": ["GET /metrics", "GET /healthz", "GET /readyz", "GET /dashboard", "GET /stats", "GET /explain?ip=&path=&method=&header=", "POST /explain?… (body: the request's body)", "POST /reload"]}),
             ),
         }
     }

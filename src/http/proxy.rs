@@ -214,7 +214,7 @@ impl ProxyHttp for Gateway {
             .decision_seconds
             .observe(took.as_secs_f64());
         if let Some(m) = snap.metrics.get(route) {
-            m.record(&decision);
+            m.record(&decision, &facts, started);
         }
         ctx.matched = Some(Box::new(Matched {
             route,

@@ -11,8 +11,12 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use std::time::Instant;
+
 use crate::config::{Config, LimitSignal};
-use crate::decide::{Action, Decision, Signal, SIGNAL_COUNT};
+use crate::decide::{Decision, Signal, SIGNAL_COUNT};
+use crate::intel::Facts;
+use crate::record::live::{outcome, RouteLive, LIVE};
 
 pub struct Metrics {
     pub registry: Registry,
@@ -214,6 +218,10 @@ pub struct RouteMetrics {
     lists: Vec<IntCounter>,
     /// indexed like the route's policy's limits (`rate:NAME` ones; `None` for the others)
     rates: Vec<Option<IntCounter>>,
+    /// the route's live figures (the dashboard's)
+    pub live: std::sync::Arc<RouteLive>,
+    /// the policy's subnet prefixes (v4, v6), for the heavy hitters
+    prefixes: (u8, u8),
 }
 
 impl RouteMetrics {
@@ -222,6 +230,7 @@ impl RouteMetrics {
         cfg.routes
             .iter()
             .map(|r| {
+                let policy = &cfg.policies[r.policy];
                 let a = |x: &str| m.requests.with_label_values(&[r.name.as_str(), x]);
                 let s = |x: &str| m.signals.with_label_values(&[r.name.as_str(), x]);
                 RouteMetrics {
@@ -236,22 +245,30 @@ impl RouteMetrics {
                             LimitSignal::Fixed(_) => None,
                         })
                         .collect(),
+                    live: LIVE.route(
+                        &r.name,
+                        cfg.intel.lists.iter().map(|l| l.signal.clone()).collect(),
+                        policy
+                            .limits
+                            .iter()
+                            .map(|l| AsRef::<str>::as_ref(l).to_string())
+                            .collect(),
+                    ),
+                    prefixes: (policy.subnet_v4, policy.subnet_v6),
                 }
             })
             .collect()
     }
 
-    pub fn record(&self, d: &Decision) {
-        let i = if d.limited && d.verdict == crate::decide::Verdict::Limit {
-            3
+    /// Count a decided request, in the metrics and the live figures: atomics only.
+    pub fn record(&self, d: &Decision, facts: &Facts, at: Instant) {
+        self.actions[outcome(d)].inc();
+        let prefix = if facts.ip.is_ipv4() {
+            self.prefixes.0
         } else {
-            match d.action {
-                Action::Allow => 0,
-                Action::Verify => 1,
-                Action::Block => 2,
-            }
+            self.prefixes.1
         };
-        self.actions[i].inc();
+        LIVE.record(&self.live, at, d, facts, prefix);
         let mut bits = d.reasons.fixed;
         while bits != 0 {
             let b = bits.trailing_zeros() as usize;

@@ -140,6 +140,7 @@ impl BackgroundService for ReloadService {
         loop {
             r.poll().await;
             r.update_gauges();
+            crate::record::live::LIVE.tick();
             if last_sweep.elapsed() >= SWEEP_EVERY {
                 let dropped = r.state.load().limiters.sweep();
                 tracing::debug!(dropped, "idle limiter keys dropped");
