@@ -8,16 +8,21 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
 .PHONY: demo test deps check build bench bench-instructions bench-replay detection fmt clippy
 
-# Pingora's zlib-ng build needs cmake; install it when it is missing.
+# What the build and tests need from Debian, installed when missing: cmake (Pingora's
+# zlib-ng), redis-server (the cluster tests start their own), chromium (the dashboard
+# test), prometheus (promtool checks and unit-tests deploy/prometheus/alerts.yaml).
 deps:
 	@missing=""; command -v cmake >/dev/null 2>&1 || missing="cmake"; \
 	  command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	  if [ -n "$$missing" ]; then \
-	    echo "installing$$missing with apt-get (cmake: Pingora's zlib-ng; redis-server: the cluster tests)"; \
+	    echo "installing$$missing with apt-get"; \
 	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	    command -v apt-get >/dev/null 2>&1 || { echo "no apt-get here: install$$missing with your package manager, then re-run"; exit 1; }; \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	    $$SUDO service redis-server stop >/dev/null 2>&1 || true; \
+	    $$SUDO service prometheus stop >/dev/null 2>&1 || true; \
 	  fi
 
 build: deps

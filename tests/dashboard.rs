@@ -5,8 +5,8 @@
 
 mod common;
 
-use std::process::Command;
 use common::*;
+use std::process::Command;
 
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
@@ -158,7 +158,10 @@ fn the_dashboard_shows_the_traffic_in_a_real_browser() {
         first.contains("id=\"rate-vpn\"") && first.contains("VPN detection rate"),
         "{first}"
     );
-    assert!(dom.contains("class=\"rate warning\" id=\"rate-vpn\""), "{dom}");
+    assert!(
+        dom.contains("class=\"rate warning\" id=\"rate-vpn\""),
+        "{dom}"
+    );
     assert!(dom.contains(">18 %<"), "{dom}");
     // the most blocked subnet heads its table
     let subnets = &dom[dom.find("id=\"top-subnets\"").unwrap()..];

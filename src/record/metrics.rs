@@ -33,6 +33,7 @@ pub struct Metrics {
     pub cluster_calls: IntCounterVec,
     pub cluster_seconds: Histogram,
     pub cluster_up: IntGauge,
+    pub cluster_configured: IntGauge,
 }
 
 /// Results a cluster call is counted under: answered by Redis, failed, past `timeout`,
@@ -144,8 +145,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "1 while the cluster's Redis answers; 0 when it is down, slow or not configured",
     )
     .expect("metric");
+    let cluster_configured = IntGauge::new(
+        "riskgate_cluster_configured",
+        "1 when the config in service has `cluster` (alerts on riskgate_cluster_up need it)",
+    )
+    .expect("metric");
     for c in [
         Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(cluster_configured.clone()),
         Box::new(cluster_calls.clone()),
         Box::new(cluster_seconds.clone()),
         Box::new(cluster_up.clone()),
@@ -176,6 +183,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         cluster_calls,
         cluster_seconds,
         cluster_up,
+        cluster_configured,
     }
 });
 
@@ -202,8 +210,12 @@ pub fn register_sources<S: AsRef<str>>(sources: &[S]) {
     }
 }
 
-/// The `riskgate_limiter_keys` series of a config's field and named limits, at 0.
-pub fn register_limits(cfg: &Config) {
+/// The series a config in service decides: its field and named limits'
+/// `riskgate_limiter_keys` (at 0), and whether it has `cluster`.
+pub fn register_config(cfg: &Config) {
+    METRICS
+        .cluster_configured
+        .set(i64::from(cfg.cluster.is_some()));
     for l in cfg.policies.iter().flat_map(|p| &p.limits) {
         METRICS.limiter_keys.with_label_values(&[l.label.as_str()]);
     }

@@ -98,7 +98,13 @@ impl HeavyHitters {
     }
 
     /// Count one blocked or limited request.
-    pub fn add(&mut self, unix_secs: u64, subnet: IpNet, asn: Option<u32>, country: Option<[u8; 2]>) {
+    pub fn add(
+        &mut self,
+        unix_secs: u64,
+        subnet: IpNet,
+        asn: Option<u32>,
+        country: Option<[u8; 2]>,
+    ) {
         let e = self.epoch(unix_secs);
         e.total += 1;
         e.subnets.add(&subnet, 1);
@@ -196,7 +202,12 @@ mod tests {
         for i in 0u32..300_000 {
             let t = t0 + u64::from(i) / 200;
             let [_, b, c, _] = (0x0a00_0000 + (i << 8)).to_be_bytes();
-            h.add(t, IpNet::new([11, b, c, 0].into(), 24).unwrap(), Some(i), Some(*b"US"));
+            h.add(
+                t,
+                IpNet::new([11, b, c, 0].into(), 24).unwrap(),
+                Some(i),
+                Some(*b"US"),
+            );
             if i % 200 == 0 {
                 h.add(t, net("198.51.100.0/24"), Some(64500), Some(*b"NL"));
                 farm += 1;
@@ -218,7 +229,11 @@ mod tests {
         assert_eq!(tops.countries[1].0, *b"NL");
         // memory grows with epochs (6 here), never with distinct keys
         let per_epoch = before;
-        assert!(h.mem_bytes() <= per_epoch * 6, "{} > 6 × {per_epoch}", h.mem_bytes());
+        assert!(
+            h.mem_bytes() <= per_epoch * 6,
+            "{} > 6 × {per_epoch}",
+            h.mem_bytes()
+        );
         // an hour later those epochs have left the window
         let later = h.top(t0 + 1500 + 3600, 10);
         assert_eq!(later.total, 0);

@@ -128,7 +128,7 @@ impl Reloader {
         crate::record::metrics::register_sources(
             &states.iter().map(|s| s.id.name()).collect::<Vec<_>>(),
         );
-        crate::record::metrics::register_limits(&snap.config);
+        crate::record::metrics::register_config(&snap.config);
         self.state.store(Arc::new(snap));
         *self.sources.lock().unwrap() = states;
         METRICS.reloads.with_label_values(&["config", "ok"]).inc();

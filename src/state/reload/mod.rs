@@ -79,7 +79,7 @@ impl Reloader {
         crate::record::metrics::register_sources(
             &sources.iter().map(|s| s.id.name()).collect::<Vec<_>>(),
         );
-        crate::record::metrics::register_limits(&snap.config);
+        crate::record::metrics::register_config(&snap.config);
         Arc::new(Reloader {
             state,
             config_path,
