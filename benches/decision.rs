@@ -313,6 +313,53 @@ fn benches(c: &mut Criterion) {
             black_box(d.reasons.render(&cfg.intel.lists, &p.limits))
         })
     });
+
+    // the live figures of the dashboard, as a matched request records them: a window's
+    // atomics and a push onto the lock-free queue (drained outside the timing, as the
+    // housekeeping tick does off the request path); then two threads at once on the
+    // same route, where a lock would show as contention
+    let live = std::sync::Arc::new(riskgate::record::live::Live::new());
+    let route = live.route("coupon", vec!["list:hosting".into()], Vec::new());
+    let now = std::time::Instant::now();
+    let record = |live: &riskgate::record::live::Live, n: u64| {
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            live.record(&route, now, black_box(&d), &f, 24);
+        }
+        t.elapsed()
+    };
+    c.bench_function("live/record", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = std::time::Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(8192);
+                spent += record(&live, n);
+                live.tick();
+                left -= n;
+            }
+            spent
+        })
+    });
+    c.bench_function("live/record_2_threads", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = std::time::Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(8192);
+                // per record, as one thread sees it: both threads run n / 2
+                let took = std::thread::scope(|s| {
+                    let a = s.spawn(|| record(&live, n / 2));
+                    let b = s.spawn(|| record(&live, n - n / 2));
+                    a.join().unwrap().max(b.join().unwrap())
+                });
+                spent += took;
+                live.tick();
+                left -= n;
+            }
+            spent
+        })
+    });
 }
 
 criterion_group!(decision, benches);

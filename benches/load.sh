@@ -12,6 +12,8 @@
 #   rg-body-checks the same request → a route whose policy reads the body and headers:
 #               fields from the JSON body, a header and a cookie; the language, time-zone,
 #               declared-country and hopping checks; a coupon and a device×/24 limit
+#   rg-signed   wrk → a third riskgate, rg-match's config with `signing`: the same route
+#               plus X-Risk-Signature (one HMAC-SHA256 a request)
 #   rg-cluster  wrk → a second riskgate, rg-match's route with its three limits shared
 #               through a redis-server on loopback (`cluster`)
 #   flood       after the rounds: one exhausted key hammered on rg-cluster (all 429),
@@ -79,7 +81,7 @@ wrap() {
 }
 
 ORIGIN=$(port); NGX=$(port); NGXP=$(port); BAREP=$(port); RGP=$(port); ADMIN=$(port)
-REDISP=$(port); RG2P=$(port); ADMIN2=$(port)
+REDISP=$(port); RG2P=$(port); ADMIN2=$(port); RG3P=$(port); ADMIN3=$(port)
 
 # --- nginx origin --------------------------------------------------------------------
 mkdir -p "$T/origin" "$T/ngx"
@@ -207,6 +209,13 @@ wrk.headers["Cookie"] = "theme=dark; device_id=d-4f1c9a2b"
 PY
 wrap riskgate "$RG" run -c "$T/rg.yaml" 2>"$T/rg.log" & PIDS+=($!); PID_RG=$!
 
+# --- the same riskgate with signed headers ----------------------------------------------
+od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$T/hmac-k1.key"
+sed -e "s/127.0.0.1:$RGP/127.0.0.1:$RG3P/" -e "s/127.0.0.1:$ADMIN\"/127.0.0.1:$ADMIN3\"/" \
+    -e "s/rg-upgrade.sock/rg3-upgrade.sock/" "$T/rg.yaml" > "$T/rg3.yaml"
+echo "signing: { keys: [ { id: k1, file: $T/hmac-k1.key } ] }" >> "$T/rg3.yaml"
+wrap riskgate-signed "$RG" run -c "$T/rg3.yaml" 2>"$T/rg3.log" & PIDS+=($!); PID_RG3=$!
+
 # --- riskgate with its limits in Redis ------------------------------------------------
 $PIN1 redis-server --port "$REDISP" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" >/dev/null 2>&1 & PIDS+=($!)
 { rg_common rg2; cat <<CONF; } > "$T/rg2.yaml"
@@ -228,12 +237,12 @@ policies:
 CONF
 wrap riskgate-cluster "$RG" run -c "$T/rg2.yaml" 2>"$T/rg2.log" & PIDS+=($!); PID_RG2=$!
 
-PORTS="$ORIGIN $NGX $BAREP $RGP $REDISP $RG2P"; [ "$MODE" = instructions ] && PORTS="$PORTS $NGXP"
+PORTS="$ORIGIN $NGX $BAREP $RGP $REDISP $RG2P $RG3P"; [ "$MODE" = instructions ] && PORTS="$PORTS $NGXP"
 for p in $PORTS; do
   for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
 done
 # sanity: every target answers 200, riskgate's matched route with its headers
-for url in "http://127.0.0.1:$NGX/api/apply-coupon" "http://127.0.0.1:$BAREP/x" "http://127.0.0.1:$RGP/api/apply-coupon"; do
+for url in "http://127.0.0.1:$NGX/api/apply-coupon" "http://127.0.0.1:$BAREP/x" "http://127.0.0.1:$RGP/api/apply-coupon" "http://127.0.0.1:$RG3P/api/apply-coupon"; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Forwarded-For: 89.160.20.112' "$url")
   [ "$code" = 200 ] || { echo "sanity check failed: $url → $code"; cat "$T/rg.log"; exit 1; }
 done
@@ -246,9 +255,10 @@ declare -A URL=(
   [rg-match]="http://127.0.0.1:$RGP/api/apply-coupon"
   [rg-body-plain]="http://127.0.0.1:$RGP/api/plain"
   [rg-body-checks]="http://127.0.0.1:$RGP/api/checked"
+  [rg-signed]="http://127.0.0.1:$RG3P/api/apply-coupon"
   [rg-cluster]="http://127.0.0.1:$RG2P/api/apply-coupon"
 )
-ORDER=(direct nginx-geo bare rg-miss rg-match rg-body-plain rg-body-checks rg-cluster)
+ORDER=(direct nginx-geo bare rg-miss rg-match rg-signed rg-body-plain rg-body-checks rg-cluster)
 # the shared store answers before the runs start (the connection is made in the background)
 for _ in $(seq 100); do
   curl -s -o /dev/null "http://127.0.0.1:$RG2P/"   # traffic makes it connect, on the proxy's runtime
@@ -293,10 +303,10 @@ PY
 if [ "$MODE" = instructions ]; then
   # one proxy process each; riskgate serves both its paths. Collection is switched on
   # only while wrk runs, after a warm-up, and zeroed between targets.
-  declare -A PID=([nginx-plain]=$PID_NGXP [nginx-geo]=$PID_NGX [bare]=$PID_BARE [rg-miss]=$PID_RG [rg-match]=$PID_RG [rg-body-plain]=$PID_RG [rg-body-checks]=$PID_RG [rg-cluster]=$PID_RG2)
+  declare -A PID=([nginx-plain]=$PID_NGXP [nginx-geo]=$PID_NGX [bare]=$PID_BARE [rg-miss]=$PID_RG [rg-match]=$PID_RG [rg-body-plain]=$PID_RG [rg-body-checks]=$PID_RG [rg-signed]=$PID_RG3 [rg-cluster]=$PID_RG2)
   URL[nginx-plain]="http://127.0.0.1:$NGXP/api/apply-coupon"
   declare -A IR
-  for name in nginx-plain nginx-geo bare rg-miss rg-match rg-body-plain rg-body-checks rg-cluster; do
+  for name in nginx-plain nginx-geo bare rg-miss rg-match rg-signed rg-body-plain rg-body-checks rg-cluster; do
     pid=${PID[$name]}
     for _ in $(seq 200); do curl -s -o /dev/null -H 'X-Forwarded-For: 89.160.20.112' "${URL[$name]}"; done
     callgrind_control -z "$pid" >/dev/null
@@ -318,10 +328,10 @@ if [ "$MODE" = instructions ]; then
     IR[$name]=$((total / n))
     echo "$name: $n requests, $total instructions, ${IR[$name]} per request"
   done
-  python3 - "$OUT" "$DURATION" "${IR[nginx-plain]}" "${IR[nginx-geo]}" "${IR[bare]}" "${IR[rg-miss]}" "${IR[rg-match]}" "${IR[rg-body-plain]}" "${IR[rg-body-checks]}" "${IR[rg-cluster]}" <<'PY'
+  python3 - "$OUT" "$DURATION" "${IR[nginx-plain]}" "${IR[nginx-geo]}" "${IR[bare]}" "${IR[rg-miss]}" "${IR[rg-match]}" "${IR[rg-signed]}" "${IR[rg-body-plain]}" "${IR[rg-body-checks]}" "${IR[rg-cluster]}" <<'PY'
 import sys, datetime, os, platform
 out, dur = sys.argv[1:3]
-names = ["nginx-plain", "nginx-geo", "bare", "rg-miss", "rg-match", "rg-body-plain", "rg-body-checks", "rg-cluster"]
+names = ["nginx-plain", "nginx-geo", "bare", "rg-miss", "rg-match", "rg-signed", "rg-body-plain", "rg-body-checks", "rg-cluster"]
 ir = dict(zip(names, map(int, sys.argv[3:])))
 what = {
     "nginx-plain": "nginx 1 worker, plain proxy",
@@ -329,6 +339,7 @@ what = {
     "bare": "bare Pingora proxy (our server settings, every feature off)",
     "rg-miss": "riskgate, unmatched path",
     "rg-match": "riskgate, matched route (4 MMDBs, Tor set, 51k-line list, 3 limits, 9 headers)",
+    "rg-signed": "riskgate, rg-match with signing (X-Risk-Signature, HMAC-SHA256)",
     "rg-body-plain": "riskgate, matched route, POST 1 KiB JSON, policy reads no field",
     "rg-body-checks": "riskgate, the same POST, body read: 4 fields, 4 checks, 5 limits",
     "rg-cluster": "riskgate, rg-match's route with its 3 limits in Redis (cluster, loopback)",
@@ -354,6 +365,8 @@ lines += [
     f"- request evidence: reading the 1 KiB JSON body, four fields, four checks and two field limits cost "
     f"**+{ir['rg-body-checks']-ir['rg-body-plain']:,}** instructions a request (checks / no checks "
     f"**{ir['rg-body-plain']/ir['rg-body-checks']:.3f}×** in requests per instruction)",
+    f"- signed headers: X-Risk-Signature costs **{ir['rg-signed']-ir['rg-match']:+,}** instructions a request "
+    f"(signed / unsigned **{ir['rg-match']/ir['rg-signed']:.3f}×** in requests per instruction)",
     f"- shared limits: the three limits in Redis instead of in process cost "
     f"**{ir['rg-cluster']-ir['rg-match']:+,}** instructions a request of riskgate's own (Redis's are not counted)",
     f"- the engines: bare Pingora spends **{ir['bare']/ir['nginx-plain']:.1f}×** the instructions of nginx as a plain proxy; "
@@ -422,6 +435,8 @@ lines += [
     f"- riskgate unmatched / bare Pingora: **{rps['rg-miss']/rps['bare']:.3f}×** throughput, p99 {p99['rg-miss']/p99['bare']:.2f}×; {rounds_of('rg-miss', 'bare')}",
     f"- riskgate matched / nginx-geo: **{rps['rg-match']/rps['nginx-geo']:.3f}×** throughput, p99 {p99['rg-match']/p99['nginx-geo']:.2f}×; {rounds_of('rg-match', 'nginx-geo')}",
     f"- bare Pingora / nginx-geo: {rps['bare']/rps['nginx-geo']:.3f}×; {rounds_of('bare', 'nginx-geo')}",
+    f"- signing on / off, same route: **{rps['rg-signed']/rps['rg-match']:.3f}×** throughput, "
+    f"p99 {p99['rg-signed']/p99['rg-match']:.2f}×; {rounds_of('rg-signed', 'rg-match')}",
     f"- 1 KiB JSON body, every check / the same route without checks: **{rps['rg-body-checks']/rps['rg-body-plain']:.3f}×** throughput, "
     f"p99 {p99['rg-body-checks']/p99['rg-body-plain']:.2f}×; {rounds_of('rg-body-checks', 'rg-body-plain')}",
     f"- shared limits (Redis on loopback) / local limits, same route: **{rps['rg-cluster']/rps['rg-match']:.3f}×** throughput, "

@@ -107,9 +107,9 @@ pub fn instructions(cfg: &Config, origin: SocketAddr) -> String {
         })
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     let mut out = format!(
-        "riskgate demo\n  gateway  http://{listen}  (config {})\n  origin   http://{origin}  (built-in echo: it answers with the X-Risk-* headers it received)\n  admin    http://{}\n\nTry these (X-Forwarded-For is honoured because curl connects from loopback, a trusted proxy in gateway.yaml):\n\n",
+        "riskgate demo\n  gateway  http://{listen}  (config {})\n  origin   http://{origin}  (built-in echo: it answers with the X-Risk-* headers it received)\n  admin    http://{admin}  (live dashboard: http://{admin}/dashboard)\n\nTry these (X-Forwarded-For is honoured because curl connects from loopback, a trusted proxy in gateway.yaml):\n\n",
         cfg.file.display(),
-        cfg.admin
+        admin = cfg.admin
     );
     for (what, ip, method, path, body) in EXAMPLES {
         let data = if method == "POST" {
