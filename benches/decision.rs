@@ -360,6 +360,18 @@ fn benches(c: &mut Criterion) {
             spent
         })
     });
+    // the aggregator's side, off the request path: a flood of distinct /24s into the
+    // heavy hitters (every key new: the sketch's worst case)
+    let mut heavy = riskgate::record::live::top::HeavyHitters::new(7);
+    let mut i = 0u32;
+    c.bench_function("live/heavy_hitters_distinct", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let [a, b2, c2, _] = (i << 8).to_be_bytes();
+            let net = ipnet::IpNet::new([a, b2, c2, 0].into(), 24).unwrap();
+            heavy.add(1_800_000_000, black_box(net), Some(i), Some(*b"US"));
+        })
+    });
 }
 
 criterion_group!(decision, benches);
