@@ -13,17 +13,17 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
-const NAMES: [&str; 9] = [
-    "x-risk-score",
-    "x-risk-action",
-    "x-risk-reasons",
-    "x-risk-client-ip",
-    "x-risk-country",
-    "x-risk-asn",
-    "x-risk-network",
-    "x-risk-route",
-    "x-risk-mode",
-];
+/// A POST from a Swedish residential address to `path`, as the origin received it.
+fn resident_post(gw: &Gateway, path: &str) -> Seen {
+    request(
+        gw.addr,
+        "POST",
+        path,
+        &[("X-Forwarded-For", "89.160.20.112")],
+        "code=X",
+    );
+    last_seen(gw, path)
+}
 
 /// The guide's code block of `lang` under *Check the signature*.
 fn guide_block(lang: &str) -> String {
@@ -217,14 +217,7 @@ fn the_guides_python_and_node_verifiers_accept_exactly_what_riskgate_signed() {
     assert!(sig.starts_with("v1 kid=k2 t="), "{sig}");
     let t = signed_t(&hosting);
     let plain = "/api/apply-coupon";
-    request(
-        gw.addr,
-        "POST",
-        plain,
-        &[("X-Forwarded-For", "89.160.20.112")],
-        "code=X",
-    );
-    let resident = last_seen(&gw, plain);
+    let resident = resident_post(&gw, plain);
     // unmatched paths are forwarded untouched: nothing to sign
     request(gw.addr, "GET", "/about", &[], "");
     assert_eq!(last_seen(&gw, "/about").header("x-risk-signature"), None);
@@ -277,7 +270,7 @@ fn the_guides_python_and_node_verifiers_accept_exactly_what_riskgate_signed() {
         }
     }
     // the nine signed headers are all there, in the contract's names
-    for n in NAMES {
+    for n in riskgate::sign::NAMES {
         assert!(hosting.header(n).is_some(), "{n} forwarded");
     }
 
@@ -302,14 +295,7 @@ fn the_guides_python_and_node_verifiers_accept_exactly_what_riskgate_signed() {
     })
     .unwrap();
     assert_eq!(request(gw.admin, "POST", "/reload", &[], "").status, 200);
-    request(
-        gw.addr,
-        "POST",
-        plain,
-        &[("X-Forwarded-For", "89.160.20.112")],
-        "code=X",
-    );
-    let rotated = last_seen(&gw, plain);
+    let rotated = resident_post(&gw, plain);
     assert!(rotated
         .header("x-risk-signature")
         .unwrap()
@@ -339,14 +325,7 @@ fn the_guides_python_and_node_verifiers_accept_exactly_what_riskgate_signed() {
     )
     .unwrap();
     assert_eq!(request(gw.admin, "POST", "/reload", &[], "").status, 200);
-    request(
-        gw.addr,
-        "POST",
-        plain,
-        &[("X-Forwarded-For", "89.160.20.112")],
-        "code=X",
-    );
-    let replaced = last_seen(&gw, plain);
+    let replaced = resident_post(&gw, plain);
     let case = [Case::of("replaced key", &replaced, signed_t(&replaced))];
     assert_eq!(verify_with("js", &[("k3", &k3)], &case), [true]);
     let old_k3 = write_key(
