@@ -237,7 +237,7 @@ fn benches(c: &mut Criterion) {
             b.iter_batched(
                 || downstream.clone(),
                 |mut up| {
-                    riskgate::http::headers::strip_client_risk_headers(&mut up);
+                    riskgate::http::headers::strip_client_risk_headers(&mut up, "x-forwarded-for");
                     riskgate::http::headers::write(
                         &mut up,
                         black_box(&d),

@@ -56,6 +56,7 @@ registry! {
     RateSubnet = "rate_subnet", 0, "the policy's per-subnet limit (/24, /48) is exhausted";
     RateAsn = "rate_asn", 0, "the policy's per-ASN limit is exhausted";
     LookupError = "lookup_error", 0, "a data source failed for this request";
+    ClientIpInvalid = "client_ip_invalid", 70, "the client-IP header's entry that should name the client (the rightmost that is not a trusted proxy) does not parse as an address: riskgate cannot look the client up and never takes the trusted proxy for it";
 }
 
 /// The number of fixed signals.
@@ -100,8 +101,8 @@ impl Signal {
         DEFS.iter().find(|d| d.name == s).map(|d| d.signal)
     }
 
-    const fn bit(self) -> u16 {
-        1 << self as u16
+    const fn bit(self) -> u32 {
+        1 << self as u32
     }
 }
 
@@ -118,7 +119,7 @@ fn present<S: AsRef<str>>(names: &[S], bits: u64) -> impl Iterator<Item = &str> 
 /// `rate:NAME` as bits by the limit's index in its policy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Reasons {
-    pub fixed: u16,
+    pub fixed: u32,
     pub lists: u64,
     pub rates: u16,
 }

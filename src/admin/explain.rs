@@ -64,8 +64,8 @@ pub async fn explain(
     let cfg: &Config = &snap.config;
     let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .map_err(|_| ExplainError::Method(method.to_string()))?;
-    let ip = client_ip::resolve(peer, hdrs, &cfg.client_ip);
-    let facts = snap.intel.enrich(ip, &cfg.intel);
+    let client = client_ip::resolve(peer, hdrs, &cfg.client_ip);
+    let facts = client_ip::facts(&snap.intel, client, &cfg.intel);
     let intel = &snap.intel;
 
     let org = intel
@@ -88,7 +88,8 @@ pub async fn explain(
     let facts_json = json!({
         "client_ip": facts.ip.to_string(),
         "peer": peer.to_string(),
-        "client_ip_from": if ip == crate::intel::canonical(peer) { "peer".to_string() } else { cfg.client_ip.header.name().to_string() },
+        "client_ip_from": if client.invalid { format!("{} (its client entry is not an address)", cfg.client_ip.header.name()) } else if client.ip == crate::intel::canonical(peer) { "peer".to_string() } else { cfg.client_ip.header.name().to_string() },
+        "client_ip_invalid": client.invalid,
         "country": {"value": facts.country_str(),
                     "source": if facts.country_from_relay { json!("the relay list's geofeed") } else { source_of(snap, "geo") },
                     "network": intel.geo.as_ref().and_then(|d| d.network(facts.ip))},
@@ -115,7 +116,7 @@ pub async fn explain(
     let route = cfg.route_table.find(&method, path, hdrs);
     let Some(ri) = route else {
         return Ok(json!({
-            "ip": ip.to_string(), "path": path, "method": method.as_str(),
+            "ip": facts.ip.to_string(), "path": path, "method": method.as_str(),
             "route": Value::Null,
             "note": "no route matches: the request is forwarded untouched, with no lookups",
             "facts": facts_json,
@@ -254,7 +255,7 @@ pub async fn explain(
         })
         .collect();
     Ok(json!({
-        "ip": ip.to_string(), "path": path, "method": method.as_str(),
+        "ip": facts.ip.to_string(), "path": path, "method": method.as_str(),
         "route": r.name, "policy": policy.name, "mode": policy.mode.as_str(),
         "facts": facts_json,
         "fields": fields_json,

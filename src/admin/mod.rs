@@ -1,6 +1,7 @@
 //! The admin endpoint: `GET /metrics`, `/healthz`, `/readyz`, `/explain`,
 //! `/dashboard`, `/stats`, and `POST /reload`. Loopback by default.
 
+pub mod auth;
 pub mod explain;
 pub mod stats;
 
@@ -79,6 +80,28 @@ impl ServeHttp for AdminApp {
         let method = req.method.clone();
         let path = req.uri.path().to_string();
         let query = req.uri.query().unwrap_or("").to_string();
+        if !auth::is_open(&path) {
+            if let Some(token) = &self.state.load().config.admin_token {
+                if !auth::authorized(token, &req.headers) {
+                    let mut r = json(
+                        StatusCode::UNAUTHORIZED,
+                        &serde_json::json!({"error": "this endpoint needs the admin token: Authorization: Bearer <token> (or Basic with the token as password)"}),
+                    );
+                    let h = r.headers_mut();
+                    h.append(
+                        http::header::WWW_AUTHENTICATE,
+                        http::HeaderValue::from_static(
+                            "Basic realm=\"riskgate admin\", charset=\"UTF-8\"",
+                        ),
+                    );
+                    h.append(
+                        http::header::WWW_AUTHENTICATE,
+                        http::HeaderValue::from_static("Bearer realm=\"riskgate admin\""),
+                    );
+                    return r;
+                }
+            }
+        }
         match (method.as_str(), path.as_str()) {
             ("GET", "/metrics") => {
                 self.reloader.update_gauges();

@@ -629,6 +629,10 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     /// `signing`: the keys of `X-Risk-Signature`, the first signs; empty: no signature
     pub signing: Vec<crate::sign::Key>,
+    /// `admin_token_file`: every admin endpoint but health, readiness and metrics needs it
+    pub admin_token: Option<AdminToken>,
+    /// `server.*` and `body_timeout`
+    pub client_limits: ClientLimits,
 }
 
 /// `cluster`: where replicas share their limits and hopping records.
@@ -674,6 +678,62 @@ impl OnClusterError {
 
 /// The secret of the keyed hashes that stand for identifier fields (device, e-mail,
 /// coupon…) in limit keys, the hopping store and the decision log: from `hash_key`'s
+/// The admin endpoint's token (`admin_token_file`), kept as its SHA-256: a presented
+/// token is hashed and compared in constant time, whatever its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken {
+    digest: [u8; 32],
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(…)")
+    }
+}
+
+impl AdminToken {
+    pub fn new(secret: &[u8]) -> AdminToken {
+        AdminToken {
+            digest: Self::hash(secret),
+        }
+    }
+
+    fn hash(b: &[u8]) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(b).into()
+    }
+
+    /// Whether `presented` is the token, in time independent of where they differ.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        Self::hash(presented).ct_eq(&self.digest).into()
+    }
+}
+
+/// How riskgate bounds each client's connections (DESIGN *Client limits*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// an idle connection is closed this long after its last answer; zero: no keep-alive
+    pub keepalive_timeout: Duration,
+    /// the longest a request's head may take, from its first byte
+    pub header_timeout: Duration,
+    /// the most connections one client address holds open at once
+    pub max_connections_per_ip: usize,
+    /// the longest a body a policy reads may take (then `408`)
+    pub body_timeout: Duration,
+}
+
+impl Default for ClientLimits {
+    fn default() -> ClientLimits {
+        ClientLimits {
+            keepalive_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(30),
+            max_connections_per_ip: 256,
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// file, so that every replica and every restart hash alike; without one, a random key
 /// drawn once per process.
 #[derive(Clone, Copy, PartialEq, Eq)]

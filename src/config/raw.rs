@@ -69,6 +69,12 @@ raw_struct! {
     pub upstream: Opt<String>,
     pub upstream_tls: Opt<bool>,
     pub admin: Opt<String>,
+    /// a file holding the admin endpoint's token
+    pub admin_token_file: Opt<String>,
+    /// the client limits: keep-alive, header time, connections per address
+    pub server: Opt<RawServer>,
+    /// the longest a body a policy reads may take to arrive
+    pub body_timeout: Opt<String>,
     pub threads: Opt<usize>,
     pub limiter_max_keys: Opt<usize>,
     pub grace_period: Opt<String>,
@@ -86,6 +92,14 @@ raw_struct! {
     pub routes: Opt<Vec<Field<RawRoute>>>,
     /// name → policy, in file order
     pub policies: Opt<Mapping>,
+    }
+}
+
+raw_struct! {
+    pub struct RawServer {
+    pub keepalive_timeout: Opt<String>,
+    pub header_timeout: Opt<String>,
+    pub max_connections_per_ip: Opt<usize>,
     }
 }
 

@@ -14,6 +14,9 @@ pub enum Unreadable {
     Compressed,
     /// not valid for its content type (or a type no field can be read from)
     Malformed,
+    /// a JSON field's value is an array or an object, which an app may still read as
+    /// the value (`String(["X"])` is `"X"`)
+    NotScalar,
 }
 
 impl Unreadable {
@@ -22,6 +25,7 @@ impl Unreadable {
             Unreadable::TooLarge => "larger than body_limit",
             Unreadable::Compressed => "compressed (Content-Encoding)",
             Unreadable::Malformed => "malformed for its content type",
+            Unreadable::NotScalar => "a field's JSON value is an array or an object",
         }
     }
 }
@@ -118,7 +122,10 @@ fn parse<'a>(
         let mut raw = vec![None; defs.len()];
         return super::json::pick(bytes, &pointers, &mut raw)
             .map(|()| Parsed::Json(raw))
-            .map_err(|_| Unreadable::Malformed);
+            .map_err(|e| match e {
+                super::json::PickError::Malformed => Unreadable::Malformed,
+                super::json::PickError::NotScalar => Unreadable::NotScalar,
+            });
     }
     if wants_form && mt == "application/x-www-form-urlencoded" {
         if std::str::from_utf8(bytes).is_err() {
@@ -158,12 +165,15 @@ fn normalize_email(s: &str) -> String {
     format!("{local}@{domain}")
 }
 
+/// A value as the policy uses it: trimmed (an app trims a pasted code, so `" X"`
+/// must be `X` here too), narrowed by `pattern`, normalised.
 fn finish(def: &FieldDef, raw: String) -> Option<String> {
+    let raw = raw.trim();
     let v = match &def.pattern {
-        None => raw,
+        None => raw.to_string(),
         Some(re) => {
-            let c = re.captures(&raw)?;
-            c.get(1).or_else(|| c.get(0))?.as_str().to_string()
+            let c = re.captures(raw)?;
+            c.get(1).or_else(|| c.get(0))?.as_str().trim().to_string()
         }
     };
     let v = match def.normalize {
@@ -281,6 +291,17 @@ mod tests {
         assert_eq!(one(n, &h, None, &jb).0.as_deref(), Some("7"));
         let deep = def(FieldSource::Json("/deep/list/1".into()), None, None);
         assert_eq!(one(deep, &h, None, &jb).0.as_deref(), Some("y"));
+        // padded values are trimmed, before the pattern and after it
+        let padded = br#"{"code":" \u00a0PPP-IN-65\t"}"#;
+        let pb = Body::Read(padded, Some("application/json"));
+        let cc = def(
+            FieldSource::Json("/code".into()),
+            Some("(?i)^PPP-([A-Z]{2})-"),
+            Some(Normalize::Upper),
+        );
+        assert_eq!(one(cc.clone(), &h, None, &pb).0.as_deref(), Some("IN"));
+        let lower = Body::Read(br#"{"code":"ppp-in-65"}"#, Some("application/json"));
+        assert_eq!(one(cc, &h, None, &lower).0.as_deref(), Some("IN"));
         let miss = def(FieldSource::Json("/code".into()), Some("^WELCOME"), None);
         assert_eq!(one(miss, &h, None, &jb).0, None);
 
@@ -317,6 +338,11 @@ mod tests {
         assert_eq!(one(j.clone(), &h, None, &empty), (None, None));
         let empty_json = Body::Read(b"", Some("application/json"));
         assert_eq!(one(j.clone(), &h, None, &empty_json), (None, None));
+        let arr = Body::Read(br#"{"code":["PPP-IN-65"]}"#, Some("application/json"));
+        assert_eq!(
+            one(j.clone(), &h, None, &arr),
+            (None, Some(Unreadable::NotScalar))
+        );
         let big = Body::Unreadable(Unreadable::TooLarge);
         assert_eq!(one(j, &h, None, &big), (None, Some(Unreadable::TooLarge)));
     }

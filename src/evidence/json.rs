@@ -21,16 +21,17 @@ struct Want<'p> {
 pub const MAX_POINTERS: usize = 64;
 
 /// Put the scalar at each pointer (`(slot, tokens)`) into `out[slot]`: a string as is,
-/// a number or boolean as its JSON text; an object, an array, null or nothing there
-/// leaves `None`. `Err` when the body is not one well-formed JSON text.
+/// a number or boolean as its JSON text; null or nothing there leaves `None`. `Err`
+/// when the body is not one well-formed JSON text, or when a pointer ends at an array
+/// or an object (an app's `String(["X"])` reads `X`: never a missing field).
 pub fn pick(
     body: &[u8],
     pointers: &[(usize, &[String])],
     out: &mut [Option<String>],
-) -> Result<(), Malformed> {
+) -> Result<(), PickError> {
     // JSON is UTF-8 (RFC 8259): checked once for the whole body, so the parser need not
     // check each string
-    let text = std::str::from_utf8(body).map_err(|_| Malformed)?;
+    let text = std::str::from_utf8(body).map_err(|_| PickError::Malformed)?;
     let wants: Vec<Want> = pointers
         .iter()
         .take(MAX_POINTERS)
@@ -39,13 +40,22 @@ pub fn pick(
     let mut de = serde_json::Deserializer::from_str(text);
     Walk { wants: &wants, out }
         .deserialize(&mut de)
-        .map_err(|_| Malformed)?;
-    de.end().map_err(|_| Malformed)
+        .map_err(|e| match e.classify() {
+            // the only data error a walk raises: a pointer at a container
+            serde_json::error::Category::Data => PickError::NotScalar,
+            _ => PickError::Malformed,
+        })?;
+    de.end().map_err(|_| PickError::Malformed)
 }
 
-/// The body is not UTF-8, or not one well-formed JSON text.
+/// Why the fields could not be picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Malformed;
+pub enum PickError {
+    /// not UTF-8, or not one well-formed JSON text
+    Malformed,
+    /// a field's pointer ends at an array or an object
+    NotScalar,
+}
 
 struct Walk<'a, 'p> {
     wants: &'a [Want<'p>],
@@ -53,6 +63,14 @@ struct Walk<'a, 'p> {
 }
 
 impl Walk<'_, '_> {
+    /// An array or an object: an error when a pointer ends here.
+    fn not_scalar<E: de::Error>(&self) -> Result<(), E> {
+        if self.wants.iter().any(|w| w.rest.is_empty()) {
+            return Err(E::custom("a field's value is an array or an object"));
+        }
+        Ok(())
+    }
+
     /// The pointers that end at this value.
     fn set(&mut self, v: impl Fn() -> Option<String>) {
         for w in self.wants {
@@ -123,8 +141,8 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
         Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        self.set(|| None);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.not_scalar()?;
         while let Some(mask) = map.next_key_seed(KeyMatch(self.wants))? {
             if mask == 0 {
                 map.next_value::<IgnoredAny>()?;
@@ -139,8 +157,8 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
         Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-        self.set(|| None);
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.not_scalar()?;
         let mut i: usize = 0;
         loop {
             let mask = self.wants.iter().enumerate().fold(0u64, |m, (j, w)| {
@@ -210,7 +228,7 @@ mod tests {
     use super::*;
     use crate::config::json_pointer_tokens as tokens;
 
-    fn get(body: &str, pointers: &[&str]) -> Result<Vec<Option<String>>, Malformed> {
+    fn get(body: &str, pointers: &[&str]) -> Result<Vec<Option<String>>, PickError> {
         let toks: Vec<Vec<String>> = pointers.iter().map(|p| tokens(p).unwrap()).collect();
         let ps: Vec<(usize, &[String])> = toks
             .iter()
@@ -238,7 +256,6 @@ mod tests {
             "/nul",
             "/deep/list/1",
             "/deep/list/2/k",
-            "/deep",
             "/a~1b",
             "/m~0n",
             "/missing",
@@ -269,9 +286,33 @@ mod tests {
             [s("B")]
         );
         assert_eq!(
-            get(r#"{"code":"A","code":{"x":1}}"#, &["/code"]).unwrap(),
-            [None]
+            get(r#"{"code":"A","code":{"x":1}}"#, &["/code"]),
+            Err(PickError::NotScalar)
         );
+    }
+
+    #[test]
+    fn a_container_at_a_pointer_is_not_a_missing_field() {
+        for body in [
+            r#"{"code":["PPP-IN-65"]}"#,
+            r#"{"code":{"0":"PPP-IN-65"}}"#,
+            r#"{"code":[]}"#,
+            r#"{"a":{"code":[["x"]]}}"#,
+        ] {
+            let p = if body.starts_with(r#"{"a""#) {
+                "/a/code"
+            } else {
+                "/code"
+            };
+            assert_eq!(get(body, &[p]), Err(PickError::NotScalar), "{body}");
+        }
+        // a container beside the field, or above it on its path, is fine
+        assert_eq!(
+            get(r#"{"x":[1,{"y":2}],"a":{"code":"C"}}"#, &["/a/code"]).unwrap(),
+            [s("C")]
+        );
+        // null is missing
+        assert_eq!(get(r#"{"code":null}"#, &["/code"]).unwrap(), [None]);
     }
 
     #[test]

@@ -23,23 +23,44 @@ const SIGNATURE_WIRE: &str = "X-Risk-Signature";
 
 const PREFIX: &[u8] = b"x-risk-";
 
-fn is_risk(name: &str) -> bool {
-    let n = name.as_bytes();
-    n.len() >= PREFIX.len() && n[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
+/// A header name byte as an app server may read it: lower-case, with `_` and `.` as
+/// `-` (WSGI's `HTTP_X_RISK_ACTION` is `X-Risk-Action`, `X_Risk_Action` and
+/// `x.risk.action` alike).
+fn folded(b: u8) -> u8 {
+    match b {
+        b'_' | b'.' => b'-',
+        b => b.to_ascii_lowercase(),
+    }
 }
 
-/// Remove every header the client sent whose name starts with `X-Risk-`.
-pub fn strip_client_risk_headers(req: &mut RequestHeader) {
+/// Whether `name` is read by some app server as an `X-Risk-*` header.
+pub fn is_risk(name: &str) -> bool {
+    let n = name.as_bytes();
+    n.len() >= PREFIX.len() && n.iter().zip(PREFIX).all(|(&a, &b)| folded(a) == b)
+}
+
+/// Whether `name` is an alias of `real` (a lower-case header name): the same name
+/// once folded, but not spelled as `real` is.
+pub fn is_alias_of(name: &str, real: &str) -> bool {
+    let (n, r) = (name.as_bytes(), real.as_bytes());
+    n.len() == r.len()
+        && n.iter().zip(r).all(|(&a, &b)| folded(a) == b)
+        && !n.eq_ignore_ascii_case(r)
+}
+
+/// Remove every header the client sent that an app may read as `X-Risk-*`, and every
+/// alias of the configured client-IP header (`X_Forwarded_For`, which gunicorn before
+/// 22 joins with the real one).
+pub fn strip_client_risk_headers(req: &mut RequestHeader, client_ip_header: &str) {
+    let forged = |k: &http::HeaderName| {
+        let k = k.as_str();
+        is_risk(k) || is_alias_of(k, client_ip_header)
+    };
     // Fast path: nothing to do (the common case), no allocation.
-    if !req.headers.keys().any(|k| is_risk(k.as_str())) {
+    if !req.headers.keys().any(forged) {
         return;
     }
-    let names: Vec<http::HeaderName> = req
-        .headers
-        .keys()
-        .filter(|k| is_risk(k.as_str()))
-        .cloned()
-        .collect();
+    let names: Vec<http::HeaderName> = req.headers.keys().filter(|k| forged(k)).cloned().collect();
     for n in names {
         req.remove_header(&n);
     }
@@ -159,7 +180,11 @@ pub fn values(
         SCORES[d.score.min(100) as usize].clone(),
         HeaderValue::from_static(d.action.as_str()),
         reasons_value(d, intel, limits),
-        ip_value(facts.ip),
+        if facts.client_ip_invalid {
+            HeaderValue::from_static("")
+        } else {
+            ip_value(facts.ip)
+        },
         country_value(facts.country),
         asn,
         HeaderValue::from_static(d.network.as_str()),
@@ -206,10 +231,54 @@ mod tests {
         req.insert_header("X-RISK-ANYTHING", "1").unwrap();
         req.insert_header("x-riskless", "keep").unwrap();
         req.insert_header("host", "a").unwrap();
-        strip_client_risk_headers(&mut req);
+        strip_client_risk_headers(&mut req, "x-forwarded-for");
         let mut left: Vec<_> = req.headers.keys().map(|k| k.as_str().to_string()).collect();
         left.sort();
         assert_eq!(left, vec!["host".to_string(), "x-riskless".to_string()]);
+    }
+
+    #[test]
+    fn strips_every_alias_an_app_server_reads() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        for n in [
+            "X_Risk_Action",
+            "x_risk_score",
+            "X.Risk.Client.IP",
+            "x-risk_reasons",
+            "X_RISK-MODE",
+            "X_Forwarded_For",
+            "x.forwarded.for",
+            "X-Forwarded_For",
+        ] {
+            req.insert_header(n.to_string(), "forged").unwrap();
+        }
+        for keep in [
+            "X-Forwarded-For",
+            "x_riskless",
+            "x-forwarded-host",
+            "x_forwarded_proto",
+        ] {
+            req.insert_header(keep.to_string(), "1").unwrap();
+        }
+        strip_client_risk_headers(&mut req, "x-forwarded-for");
+        let mut left: Vec<_> = req.headers.keys().map(|k| k.as_str().to_string()).collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "x-forwarded-for",
+                "x-forwarded-host",
+                "x_forwarded_proto",
+                "x_riskless"
+            ]
+        );
+        // the aliases of another configured header
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.insert_header("X_Real_IP", "6.6.6.6").unwrap();
+        req.insert_header("X-Real-IP", "1.2.3.4").unwrap();
+        strip_client_risk_headers(&mut req, "x-real-ip");
+        assert_eq!(req.headers.len(), 1);
+        assert_eq!(req.headers["x-real-ip"], "1.2.3.4");
     }
 }
 

@@ -135,8 +135,8 @@ impl ProxyHttp for Gateway {
         };
         let started = Instant::now();
         let peer = peer_ip(session).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let ip = client_ip::resolve(peer, &session.req_header().headers, &cfg.client_ip);
-        let facts = snap.intel.enrich(ip, &cfg.intel);
+        let client = client_ip::resolve(peer, &session.req_header().headers, &cfg.client_ip);
+        let facts = client_ip::facts(&snap.intel, client, &cfg.intel);
         let pi = cfg.routes[route].policy;
         let policy = &cfg.policies[pi];
         // the request's own evidence: only what the policy reads, the body only when a
@@ -255,7 +255,8 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        headers::strip_client_risk_headers(upstream);
+        let snap = ctx.snap.get_or_insert_with(|| self.state.load_full());
+        headers::strip_client_risk_headers(upstream, snap.config.client_ip.header.name());
         if let (Some(m), Some(snap)) = (&ctx.matched, &ctx.snap) {
             let cfg = &snap.config;
             let route = &cfg.routes[m.route].header;

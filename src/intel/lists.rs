@@ -4,9 +4,12 @@
 //! lookup is one binary search whatever the list's size. Overlapping entries are
 //! merged into the outer one, but neighbours are not joined: every range is an entry
 //! its source named (a prefix or a `start-end` line), so the range an address falls
-//! in says which entry of which feed flagged it. A geofeed's country rides along
-//! with each range.
+//! in says which entry of which feed flagged it. Countries (from geofeeds) are kept
+//! apart, as disjoint segments in which the most specific entry that carries a
+//! country gives it: a plain list's outer prefix never hides a geofeed's country,
+//! and a /24 inside a /16 keeps its own.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -20,13 +23,14 @@ const NO_CC: CountryCode = [0, 0];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CidrSet {
     v4: Vec<(u32, u32)>,
-    /// empty, or the country of each `v4` range (`[0, 0]` for none)
-    v4_cc: Vec<CountryCode>,
+    /// disjoint sorted segments with a country: (start, end, country, the span of the
+    /// entry that gave it, which a union compares)
+    v4_cc: Vec<(u32, u32, CountryCode, u32)>,
     /// for big lists: `v4_index[p]` is the first range starting at or after `p << 16`,
     /// so a lookup searches only the ranges of its /16 (one or two cache lines)
     v4_index: Vec<u32>,
     v6: Vec<(u128, u128)>,
-    v6_cc: Vec<CountryCode>,
+    v6_cc: Vec<(u128, u128, CountryCode, u128)>,
     /// entries read (a prefix a feed repeats counts each time)
     pub entries: usize,
     /// lines or entries that were neither an entry nor a comment
@@ -54,13 +58,12 @@ impl Default for CidrSet {
 }
 
 /// Sort, then fold every range that overlaps the one before it into that one (the
-/// outer entry and its country win). Neighbours stay apart.
-fn merge<T: Ord + Copy>(mut v: Vec<(T, T, CountryCode)>) -> (Vec<(T, T)>, Vec<CountryCode>) {
+/// outer entry wins). Neighbours stay apart.
+fn merge<T: Ord + Copy>(v: &mut [(T, T, CountryCode, T)]) -> Vec<(T, T)> {
     // outer first when two start together
     v.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let mut out: Vec<(T, T)> = Vec::with_capacity(v.len());
-    let mut cc: Vec<CountryCode> = Vec::with_capacity(v.len());
-    for (s, e, c) in v {
+    for &(s, e, _, _) in v.iter() {
         if let Some(last) = out.last_mut() {
             if s <= last.1 {
                 if e > last.1 {
@@ -70,14 +73,54 @@ fn merge<T: Ord + Copy>(mut v: Vec<(T, T, CountryCode)>) -> (Vec<(T, T)>, Vec<Co
             }
         }
         out.push((s, e));
-        cc.push(c);
     }
     out.shrink_to_fit();
-    if cc.iter().all(|c| *c == NO_CC) {
-        cc = Vec::new();
+    out
+}
+
+/// The entries that carry a country as disjoint segments, each with the country of
+/// the most specific (smallest) entry over it: entries are painted largest first, a
+/// smaller one over a larger. Ranges are `u128` here, IPv4 widened.
+fn countries(v: &[(u128, u128, CountryCode, u128)]) -> Vec<(u128, u128, CountryCode, u128)> {
+    let mut with: Vec<_> = v.iter().filter(|x| x.2 != NO_CC).copied().collect();
+    if with.is_empty() {
+        return Vec::new();
     }
-    cc.shrink_to_fit();
-    (out, cc)
+    with.sort_by(|a, b| b.3.cmp(&a.3));
+    // start → (end, country, span)
+    let mut segs: BTreeMap<u128, (u128, CountryCode, u128)> = BTreeMap::new();
+    for (s, e, cc, span) in with {
+        let mut touched: Vec<u128> = segs
+            .range(..s)
+            .next_back()
+            .filter(|(_, v)| v.0 >= s)
+            .map(|(k, _)| *k)
+            .into_iter()
+            .collect();
+        touched.extend(segs.range(s..=e).map(|(k, _)| *k));
+        for k in touched {
+            let Some((ke, kc, ksp)) = segs.remove(&k) else {
+                continue;
+            };
+            if k < s {
+                segs.insert(k, (s - 1, kc, ksp));
+            }
+            if ke > e {
+                segs.insert(e + 1, (ke, kc, ksp));
+            }
+        }
+        segs.insert(s, (e, cc, span));
+    }
+    segs.into_iter()
+        .map(|(s, (e, c, sp))| (s, e, c, sp))
+        .collect()
+}
+
+/// The segment holding `x`.
+#[inline]
+fn find_cc<T: Ord + Copy>(v: &[(T, T, CountryCode, T)], x: T) -> Option<CountryCode> {
+    let i = v.partition_point(|(s, ..)| *s <= x);
+    (i > 0 && v[i - 1].1 >= x).then(|| v[i - 1].2)
 }
 
 /// The index of the range holding `x`.
@@ -155,12 +198,14 @@ impl CidrSet {
             } else if let Some((a, z)) = line.split_once('-') {
                 match (parse_ip(a), parse_ip(z)) {
                     (Some(IpAddr::V4(a)), Some(IpAddr::V4(z))) if a <= z => {
-                        b.v4.push((a.into(), z.into(), NO_CC));
+                        let (a, z) = (u32::from(a), u32::from(z));
+                        b.v4.push((a, z, NO_CC, z - a));
                         b.entries += 1;
                         true
                     }
                     (Some(IpAddr::V6(a)), Some(IpAddr::V6(z))) if a <= z => {
-                        b.v6.push((a.into(), z.into(), NO_CC));
+                        let (a, z) = (u128::from(a), u128::from(z));
+                        b.v6.push((a, z, NO_CC, z - a));
                         b.entries += 1;
                         true
                     }
@@ -180,10 +225,12 @@ impl CidrSet {
     pub fn union<'a>(sets: impl IntoIterator<Item = &'a CidrSet>) -> CidrSet {
         let mut b = Builder::default();
         for s in sets {
-            let cc4 = |i: usize| s.v4_cc.get(i).copied().unwrap_or(NO_CC);
-            let cc6 = |i: usize| s.v6_cc.get(i).copied().unwrap_or(NO_CC);
-            b.v4.extend(s.v4.iter().enumerate().map(|(i, (a, z))| (*a, *z, cc4(i))));
-            b.v6.extend(s.v6.iter().enumerate().map(|(i, (a, z))| (*a, *z, cc6(i))));
+            // the cover without countries, and the country segments with the span of
+            // the entry that gave each (so the most specific still wins across sets)
+            b.v4.extend(s.v4.iter().map(|&(a, z)| (a, z, NO_CC, z - a)));
+            b.v6.extend(s.v6.iter().map(|&(a, z)| (a, z, NO_CC, z - a)));
+            b.v4.extend(s.v4_cc.iter().copied());
+            b.v6.extend(s.v6_cc.iter().copied());
             b.entries += s.entries;
         }
         b.finish(FeedFormat::Cidr)
@@ -225,11 +272,10 @@ impl CidrSet {
 
     /// The country a geofeed gave the entry that holds `ip`.
     pub fn country(&self, ip: IpAddr) -> Option<CountryCode> {
-        let cc = match ip {
-            IpAddr::V4(a) => self.find_v4(u32::from(a)).and_then(|i| self.v4_cc.get(i)),
-            IpAddr::V6(a) => find(&self.v6, u128::from(a)).and_then(|i| self.v6_cc.get(i)),
-        }?;
-        (*cc != NO_CC).then_some(*cc)
+        match ip {
+            IpAddr::V4(a) => find_cc(&self.v4_cc, u32::from(a)),
+            IpAddr::V6(a) => find_cc(&self.v6_cc, u128::from(a)),
+        }
     }
 
     /// Ranges held (a measure of size).
@@ -248,8 +294,9 @@ const INDEX_FROM: usize = 4096;
 /// Collects the entries of a source; the feed parsers fill it.
 #[derive(Default)]
 pub struct Builder {
-    v4: Vec<(u32, u32, CountryCode)>,
-    v6: Vec<(u128, u128, CountryCode)>,
+    /// (start, end, country or none, the span of the entry that gave the country)
+    v4: Vec<(u32, u32, CountryCode, u32)>,
+    v6: Vec<(u128, u128, CountryCode, u128)>,
     entries: usize,
     skipped: usize,
     first_skipped: Option<String>,
@@ -260,9 +307,10 @@ impl Builder {
         let cc = cc.unwrap_or(NO_CC);
         self.entries += 1;
         match n.trunc() {
-            IpNet::V4(n) => self
-                .v4
-                .push((u32::from(n.network()), u32::from(n.broadcast()), cc)),
+            IpNet::V4(n) => {
+                let (s, e) = (u32::from(n.network()), u32::from(n.broadcast()));
+                self.v4.push((s, e, cc, e - s))
+            }
             IpNet::V6(n) => {
                 // an IPv4-mapped network also covers the IPv4 addresses it maps
                 if let Some(v4) = n.network().to_ipv4_mapped() {
@@ -275,11 +323,11 @@ impl Builder {
                             } else {
                                 (1u32 << bits) - 1
                             };
-                        self.v4.push((start, end, cc));
+                        self.v4.push((start, end, cc, end - start));
                     }
                 }
-                self.v6
-                    .push((u128::from(n.network()), u128::from(n.broadcast()), cc))
+                let (s, e) = (u128::from(n.network()), u128::from(n.broadcast()));
+                self.v6.push((s, e, cc, e - s))
             }
         }
     }
@@ -324,8 +372,20 @@ impl Builder {
         Ok(self.finish(format))
     }
 
-    pub fn finish(self, format: FeedFormat) -> CidrSet {
-        let (v4, v4_cc) = merge(self.v4);
+    pub fn finish(mut self, format: FeedFormat) -> CidrSet {
+        let wide: Vec<(u128, u128, CountryCode, u128)> = self
+            .v4
+            .iter()
+            .filter(|x| x.2 != NO_CC)
+            .map(|&(s, e, c, sp)| (s.into(), e.into(), c, sp.into()))
+            .collect();
+        let narrow = |x: u128| u32::try_from(x).unwrap_or(u32::MAX);
+        let v4_cc = countries(&wide)
+            .into_iter()
+            .map(|(s, e, c, sp)| (narrow(s), narrow(e), c, narrow(sp)))
+            .collect();
+        let v6_cc = countries(&self.v6);
+        let v4 = merge(&mut self.v4);
         let v4_index = if v4.len() > INDEX_FROM {
             (0..=1u64 << 16)
                 .map(|p| v4.partition_point(|(s, _)| u64::from(*s) < p << 16) as u32)
@@ -333,7 +393,7 @@ impl Builder {
         } else {
             Vec::new()
         };
-        let (v6, v6_cc) = merge(self.v6);
+        let v6 = merge(&mut self.v6);
         CidrSet {
             v4,
             v4_cc,
@@ -420,6 +480,69 @@ mod tests {
         assert_eq!(u.country(ip("203.0.113.9")), Some(*b"US"));
         assert_eq!(u.country(ip("198.51.100.9")), None);
         assert!(u.contains(ip("198.51.100.9")));
+    }
+
+    #[test]
+    fn the_most_specific_entry_with_a_country_gives_it() {
+        // a plain list's outer prefix and a geofeed inside it, in one list
+        let mut g = Builder::default();
+        g.add_text("172.224.226.0/27", Some(*b"GB"));
+        g.add_text("2a02:26f7:b3c0:4000::/64", Some(*b"DE"));
+        let g = g.finish(FeedFormat::Geofeed);
+        let plain = CidrSet::parse(
+            "172.224.0.0/16
+2a02:26f7::/32
+",
+        )
+        .unwrap();
+        for u in [CidrSet::union([&plain, &g]), CidrSet::union([&g, &plain])] {
+            assert_eq!(u.country(ip("172.224.226.5")), Some(*b"GB"));
+            assert_eq!(u.country(ip("2a02:26f7:b3c0:4000::9")), Some(*b"DE"));
+            assert_eq!(u.country(ip("172.224.1.1")), None);
+            assert!(u.contains(ip("172.224.1.1")));
+            assert_eq!(
+                u.entry_of(ip("172.224.226.5")).as_deref(),
+                Some("172.224.0.0/16")
+            );
+        }
+        // nested geofeed entries: the inner one wins, the outer keeps the rest,
+        // also across a union
+        let mut a = Builder::default();
+        a.add_text("10.0.0.0/16", Some(*b"US"));
+        a.add_text("10.0.5.0/24", Some(*b"CA"));
+        a.add_text("10.0.5.128/25", Some(*b"MX"));
+        let a = a.finish(FeedFormat::Geofeed);
+        let mut b = Builder::default();
+        b.add_text("10.0.0.0/8", Some(*b"FR"));
+        b.add_text("10.0.6.7", Some(*b"JP"));
+        let b = b.finish(FeedFormat::Geofeed);
+        for u in [
+            a.clone(),
+            CidrSet::union([&a, &b]),
+            CidrSet::union([&b, &a]),
+        ] {
+            assert_eq!(u.country(ip("10.0.4.255")), Some(*b"US"));
+            assert_eq!(u.country(ip("10.0.5.0")), Some(*b"CA"));
+            assert_eq!(u.country(ip("10.0.5.127")), Some(*b"CA"));
+            assert_eq!(u.country(ip("10.0.5.128")), Some(*b"MX"));
+            assert_eq!(u.country(ip("10.0.5.255")), Some(*b"MX"));
+            assert_eq!(u.country(ip("10.0.6.0")), Some(*b"US"));
+            assert_eq!(u.country(ip("10.0.255.255")), Some(*b"US"));
+        }
+        let u = CidrSet::union([&a, &b]);
+        assert_eq!(u.country(ip("10.0.6.7")), Some(*b"JP"));
+        assert_eq!(u.country(ip("10.1.0.0")), Some(*b"FR"));
+        assert_eq!(u.country(ip("10.255.255.255")), Some(*b"FR"));
+        // at the ends of the space
+        let mut e = Builder::default();
+        e.add_text("0.0.0.0/0", Some(*b"AQ"));
+        e.add_text("255.255.255.255", Some(*b"NZ"));
+        e.add_text("0.0.0.0", Some(*b"AU"));
+        let e = e.finish(FeedFormat::Geofeed);
+        assert_eq!(e.country(ip("255.255.255.255")), Some(*b"NZ"));
+        assert_eq!(e.country(ip("255.255.255.254")), Some(*b"AQ"));
+        assert_eq!(e.country(ip("0.0.0.0")), Some(*b"AU"));
+        assert_eq!(e.country(ip("0.0.0.1")), Some(*b"AQ"));
     }
 
     #[test]

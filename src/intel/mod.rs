@@ -84,6 +84,8 @@ pub struct Facts {
     pub country_from_relay: bool,
     /// [`source_bit`]s of sources that failed for this address
     pub lookup_errors: u8,
+    /// the client-IP header did not name the client: `ip` is unspecified
+    pub client_ip_invalid: bool,
 }
 
 impl Facts {
@@ -102,6 +104,7 @@ impl Facts {
             mobile_list: false,
             country_from_relay: false,
             lookup_errors: 0,
+            client_ip_invalid: false,
         }
     }
 

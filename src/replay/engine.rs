@@ -85,11 +85,15 @@ impl Engine {
         };
         let route = cfg.route_table.find(&method, path, &hdrs)?;
         // the own log holds the client as the gateway resolved it
-        let ip = match r.logged {
-            Some(_) => r.ip,
+        // (an invalid one logged as the unspecified address)
+        let client = match r.logged {
+            Some(_) => client_ip::Client {
+                ip: r.ip,
+                invalid: r.ip.is_unspecified(),
+            },
             None => client_ip::resolve(r.ip, &hdrs, &cfg.client_ip),
         };
-        let facts = self.snap.intel.enrich(ip, &cfg.intel);
+        let facts = client_ip::facts(&self.snap.intel, client, &cfg.intel);
         let pi = cfg.routes[route].policy;
         let policy = &cfg.policies[pi];
         let n = cfg.fields.len();

@@ -30,7 +30,10 @@ use intel::compile_intel;
 use limits::compile_limits;
 use policy::compile_policy;
 use routes::compile_route;
-use server::{compile_client_ip, compile_cluster, compile_log, compile_upstream};
+use server::{
+    compile_admin_token, compile_client_ip, compile_client_limits, compile_cluster, compile_log,
+    compile_upstream,
+};
 use signing::compile_signing;
 
 pub const DEFAULT_BLOCK_BODY: &str = r#"{"error":"Coupon cannot be redeemed from this network connection.","code":"RISK_IP_DETECTED"}"#;
@@ -182,6 +185,8 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
     let hash_key = compile_hash_key(cx, raw.hash_key);
     let cluster = compile_cluster(cx, raw.cluster);
     let signing = compile_signing(cx, raw.signing);
+    let admin_token = compile_admin_token(cx, raw.admin_token_file);
+    let client_limits = compile_client_limits(cx, raw.server, raw.body_timeout);
 
     // Policies before routes, so routes can name them.
     let mut policies = Vec::new();
@@ -267,6 +272,8 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         hash_key,
         cluster,
         signing,
+        admin_token,
+        client_limits,
     }
 }
 

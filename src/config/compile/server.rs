@@ -120,6 +120,94 @@ pub(super) fn compile_client_ip(cx: &mut Ctx, raw: Opt<RawClientIp>) -> ClientIp
     out
 }
 
+/// The fewest bytes an admin token holds (surrounding whitespace aside).
+pub const ADMIN_TOKEN_MIN_BYTES: usize = 16;
+
+/// `admin_token_file`: the file's trimmed content is the token.
+pub(super) fn compile_admin_token(cx: &mut Ctx, raw: Opt<String>) -> Option<AdminToken> {
+    let p = cx.get("admin_token_file", raw)?;
+    let path = cx.path(p.trim());
+    match std::fs::read(&path) {
+        Err(e) => {
+            cx.err(
+                "admin_token_file",
+                format!("cannot read `{}`: {e}", path.display()),
+            );
+            None
+        }
+        Ok(bytes) => {
+            let t = bytes.trim_ascii();
+            if t.len() < ADMIN_TOKEN_MIN_BYTES {
+                cx.err(
+                    "admin_token_file",
+                    format!(
+                        "`{}` holds {} bytes; an admin token needs at least {ADMIN_TOKEN_MIN_BYTES} (e.g. `openssl rand -hex 32`)",
+                        path.display(),
+                        t.len()
+                    ),
+                );
+                return None;
+            }
+            if t.iter().any(|b| !b.is_ascii_graphic()) {
+                cx.err(
+                    "admin_token_file",
+                    format!(
+                        "`{}`: a token is printable ASCII without spaces (it is sent in a header)",
+                        path.display()
+                    ),
+                );
+                return None;
+            }
+            Some(AdminToken::new(t))
+        }
+    }
+}
+
+/// `server.keepalive_timeout`, `server.header_timeout`, `server.max_connections_per_ip`
+/// and `body_timeout`.
+pub(super) fn compile_client_limits(
+    cx: &mut Ctx,
+    raw: Opt<RawServer>,
+    body_timeout: Opt<String>,
+) -> ClientLimits {
+    let d = ClientLimits::default();
+    let mut out = ClientLimits {
+        body_timeout: cx.duration("body_timeout", body_timeout, d.body_timeout),
+        ..d
+    };
+    if out.body_timeout.is_zero() || out.body_timeout > Duration::from_secs(3600) {
+        cx.err("body_timeout", "must be more than 0 and at most 1h");
+    }
+    let Some(r) = cx.get("server", raw) else {
+        return out;
+    };
+    cx.unknown("server", &r.unknown, RawServer::KEYS);
+    out.keepalive_timeout = cx.duration(
+        "server.keepalive_timeout",
+        r.keepalive_timeout,
+        d.keepalive_timeout,
+    );
+    if out.keepalive_timeout > Duration::from_secs(3600) {
+        cx.err(
+            "server.keepalive_timeout",
+            "must be at most 1h (0 turns keep-alive off)",
+        );
+    }
+    out.header_timeout = cx.duration("server.header_timeout", r.header_timeout, d.header_timeout);
+    if out.header_timeout.is_zero() || out.header_timeout > Duration::from_secs(600) {
+        cx.err(
+            "server.header_timeout",
+            "must be more than 0 and at most 10m",
+        );
+    }
+    match cx.get("server.max_connections_per_ip", r.max_connections_per_ip) {
+        Some(0) => cx.err("server.max_connections_per_ip", "must be at least 1"),
+        Some(n) => out.max_connections_per_ip = n,
+        None => {}
+    }
+    out
+}
+
 /// A CIDR or a bare IP (a /32 or /128), host bits cleared.
 pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
     let t = s.trim();

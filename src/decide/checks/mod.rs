@@ -7,6 +7,7 @@
 
 mod anonymity;
 mod body;
+mod client;
 mod country;
 mod declared;
 mod hopping;
@@ -119,6 +120,7 @@ pub fn run(i: &Input, why: &mut impl Why) -> Reasons {
     body::check(i, &mut r, why);
     lists::check(i, &mut r, why);
     lookup::check(i, &mut r, why);
+    client::check(i, &mut r, why);
     r
 }
 

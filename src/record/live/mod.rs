@@ -260,7 +260,7 @@ impl Live {
 /// Signal name → count, in the contract's order, for the signals that occurred.
 fn signal_counts(c: &Counts, lists: &[String], rates: &[String]) -> Vec<(String, u64)> {
     let all = Reasons {
-        fixed: u16::MAX,
+        fixed: u32::MAX,
         lists: u64::MAX,
         rates: u16::MAX,
     };
