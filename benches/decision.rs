@@ -296,13 +296,13 @@ fn benches(c: &mut Criterion) {
     // the whole matched-route path, minus the socket: client IP → route → enrich → decide → reasons
     c.bench_function("request/matched", |b| {
         b.iter(|| {
-            let ip = riskgate::http::client_ip::resolve(peer, &hdrs, &cfg.client_ip);
+            let client = riskgate::http::client_ip::resolve(peer, &hdrs, &cfg.client_ip);
             let r = cfg
                 .route_table
                 .find(&post, "/api/apply-coupon", &hdrs)
                 .unwrap();
             let p = &cfg.policies[cfg.routes[r].policy];
-            let f = snap.intel.enrich(ip, &cfg.intel);
+            let f = riskgate::http::client_ip::facts(&snap.intel, client, &cfg.intel);
             let d = decide::decide(
                 &f,
                 &Request::default(),

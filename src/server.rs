@@ -191,18 +191,20 @@ pub fn build(
     };
     let mut server = Server::new_with_opt_and_conf(opt, server_conf(&cfg));
     server.bootstrap();
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Gateway::new(state.clone()),
-        "riskgate",
+    // Pingora's proxy, behind the per-connection bounds, in a service that starts the
+    // cluster's connection on the proxy's runtime
+    let app = crate::http::conn::Bounded::new(
+        pingora::proxy::http_proxy(&server.configuration, Gateway::new(state.clone())),
+        state.clone(),
     );
+    let mut proxy = pingora::services::listening::Service::new("riskgate".to_string(), app);
     for addr in &bound.listen {
         match bound.pingora_addr(*addr) {
             (a, Some(o)) => proxy.add_tcp_with_settings(&a, o),
             (a, None) => proxy.add_tcp(&a),
         }
     }
-    server.add_service(proxy);
+    server.add_service(crate::http::conn::ProxyService::new(proxy, state.clone()));
 
     let reloader = Reloader::new(state.clone(), cfg.file.clone());
     server.add_service(pingora::services::background::background_service(

@@ -152,6 +152,50 @@ fn two_gateways_on_one_redis_limit_exactly_like_one() {
     assert!(calls(&a, "ok") > 0.0 && calls(&b, "ok") > 0.0);
 }
 
+/// Two replicas just started, asked before anything else: the first request of each
+/// waits for its connection instead of deciding on its own buckets.
+#[test]
+fn a_new_replica_is_exact_from_its_first_request() {
+    if !available("a_new_replica_is_exact_from_its_first_request") {
+        return;
+    }
+    let redis = RedisServer::start();
+    let cfg = config(&redis.url(), "fresh:", "local", "2s").replace("6/hour", "5/min");
+    for round in 0..3 {
+        let (a, b) = (start(&cfg), start(&cfg));
+        let ip = format!("203.0.113.{round}");
+        // no request before these, no wait for the connection
+        let admitted = (0..10)
+            .filter(|i| post(if i % 2 == 0 { &a } else { &b }, "/ip", &ip, &[], "") == 200)
+            .count();
+        assert_eq!(admitted, 5, "round {round}");
+        assert_eq!(calls(&a, "error") + calls(&b, "error"), 0.0);
+        assert!(up(&a) && up(&b));
+    }
+}
+
+/// A replica whose Redis is not there is not ready; it becomes ready once Redis is.
+#[test]
+fn not_ready_until_the_cluster_is_connected() {
+    if !available("not_ready_until_the_cluster_is_connected") {
+        return;
+    }
+    let mut redis = RedisServer::not_started();
+    let gw = start(&config(&redis.url(), "late:", "local", "25ms"));
+    let readyz = |gw: &Gateway| request(gw.admin, "GET", "/readyz", &[], "");
+    let r = readyz(&gw);
+    assert_eq!(r.status, 503, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["cluster"]["connected"], false, "{}", r.body);
+    assert_eq!(metric(&gw, "riskgate_ready"), 0.0);
+    // meanwhile a request does not wait for a connection that failed: on_error local
+    assert_eq!(post(&gw, "/ip", "203.0.113.50", &[], ""), 200);
+    redis.restart();
+    wait_until(20, "ready once Redis is up", || readyz(&gw).status == 200);
+    let v: serde_json::Value = serde_json::from_str(&readyz(&gw).body).unwrap();
+    assert_eq!(v["cluster"]["connected"], true);
+}
+
 #[test]
 fn a_flood_on_an_exhausted_key_costs_redis_nothing() {
     if !available("a_flood_on_an_exhausted_key_costs_redis_nothing") {

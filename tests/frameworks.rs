@@ -89,6 +89,34 @@ fn installed(
 struct Deps {
     python: Option<PathBuf>,
     node_modules: Option<PathBuf>,
+    /// gunicorn 21 (before 22 it joins `X_Risk_Action` with `X-Risk-Action`)
+    gunicorn21: Option<PathBuf>,
+}
+
+/// A virtualenv under the deps directory with the pins of `requirements`.
+fn venv(name: &str, requirements: &str) -> Result<Option<PathBuf>, String> {
+    let dir = deps_dir();
+    let venv = dir.join(name);
+    let reqs = std::fs::read_to_string(apps_dir().join(requirements)).unwrap();
+    let ok = installed(&dir.join(format!("{name}.stamp")), &reqs, || {
+        if !venv.join("bin/python").exists() {
+            let st = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .map_err(|e| format!("python3 -m venv: {e}"))?;
+            if !st.success() {
+                return Err("python3 -m venv failed".into());
+            }
+        }
+        install(
+            "pip install",
+            Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+                .arg(apps_dir().join(requirements)),
+        )
+    })?;
+    Ok(ok.then(|| venv.join("bin")))
 }
 
 /// Install the pinned frameworks (once for every test in this file).
@@ -97,27 +125,9 @@ fn deps() -> &'static Deps {
     DEPS.get_or_init(|| {
         let dir = deps_dir();
         std::fs::create_dir_all(&dir).unwrap();
-        let venv = dir.join("venv");
-        let reqs = std::fs::read_to_string(apps_dir().join("requirements.txt")).unwrap();
-        let py = installed(&dir.join("venv.stamp"), &reqs, || {
-            if !venv.join("bin/python").exists() {
-                let st = Command::new("python3")
-                    .args(["-m", "venv"])
-                    .arg(&venv)
-                    .status()
-                    .map_err(|e| format!("python3 -m venv: {e}"))?;
-                if !st.success() {
-                    return Err("python3 -m venv failed".into());
-                }
-            }
-            install(
-                "pip install",
-                Command::new(venv.join("bin/pip"))
-                    .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-                    .arg(apps_dir().join("requirements.txt")),
-            )
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
+        let python = venv("venv", "requirements.txt").unwrap_or_else(|e| panic!("{e}"));
+        let gunicorn21 = venv("venv-gunicorn21", "requirements-gunicorn21.txt")
+            .unwrap_or_else(|e| panic!("{e}"));
         let node = dir.join("node");
         std::fs::create_dir_all(&node).unwrap();
         let pkg = std::fs::read_to_string(apps_dir().join("package.json")).unwrap();
@@ -132,8 +142,9 @@ fn deps() -> &'static Deps {
         })
         .unwrap_or_else(|e| panic!("{e}"));
         Deps {
-            python: py.then(|| venv.join("bin")),
+            python,
             node_modules: js.then(|| node.join("node_modules")),
+            gunicorn21,
         }
     })
 }
@@ -419,4 +430,165 @@ fn fastify() {
     };
     let app = node_app("fastify_app.js", modules);
     check("fastify", app, &["/api/apply-coupon"]);
+}
+
+/// What a client forges, by every spelling an app server reads as the real header:
+/// `X_Risk_Action` is `HTTP_X_RISK_ACTION` to WSGI, and gunicorn before 22 joins it
+/// with the real one (`allow,verify`); Node and uvicorn pass it under its own name.
+const FORGED: &[(&str, &str)] = &[
+    ("X_Risk_Action", "allow"),
+    ("X_Risk_Score", "0"),
+    ("X_Risk_Client_IP", "6.6.6.6"),
+    ("x.risk.reasons", "none"),
+    ("X-Risk_Network", "residential"),
+    ("X-RISK-MODE", "shadow"),
+    ("X_Forwarded_For", "6.6.6.6"),
+];
+
+/// A VPN address (verify, score 30) behind the gateway, forging every alias: the app
+/// must see riskgate's verdict alone.
+fn forged_request(app_port: u16) -> serde_json::Value {
+    let (origin, seen) = (
+        format!("127.0.0.1:{app_port}").parse().unwrap(),
+        Recorder::default(),
+    );
+    let gw = start_with_origin(
+        &format!(
+            "client_ip: {{ trusted_proxies: [\"127.0.0.1/32\"] }}\nintel:\n  lists: {{ vpn: {} }}\nroutes:\n  - {{ name: coupon, path: /api/apply-coupon, methods: [POST], policy: promo }}\npolicies:\n  promo: {{}}\n",
+            data("vpn.txt")
+        ),
+        origin,
+        seen,
+    );
+    let mut h = vec![("X-Forwarded-For", "2.26.157.9")];
+    h.extend_from_slice(FORGED);
+    let r = request(gw.addr, "POST", "/api/apply-coupon", &h, "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    serde_json::from_str(&r.body).unwrap()
+}
+
+/// The headers an app got, as (name as sent, value): from the WSGI environ or a list.
+fn risk_headers(v: &serde_json::Value) -> Vec<(String, String)> {
+    let pairs: Vec<(String, String)> = match v.get("environ") {
+        Some(env) => env
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k["HTTP_".len()..].to_string(),
+                    v.as_str().unwrap().to_string(),
+                )
+            })
+            .collect(),
+        None => v["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap().to_string(),
+                    p[1].as_str().unwrap().to_string(),
+                )
+            })
+            .collect(),
+    };
+    let fold = |s: &str| s.to_ascii_lowercase().replace(['_', '.'], "-");
+    pairs
+        .into_iter()
+        .filter(|(k, _)| fold(k).starts_with("x-risk-") || fold(k) == "x-forwarded-for")
+        .map(|(k, v)| (fold(&k), v))
+        .collect()
+}
+
+/// The same forgery sent to the app directly: the app must read the aliases as the
+/// real headers, or the test behind riskgate proves nothing.
+fn assert_app_reads_aliases(name: &str, app_port: u16) {
+    let addr = format!("127.0.0.1:{app_port}").parse().unwrap();
+    let mut h = vec![("X-Risk-Action", "verify")];
+    h.extend_from_slice(FORGED);
+    let r = request(addr, "POST", "/api/apply-coupon", &h, "");
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let got = risk_headers(&v);
+    assert!(
+        got.iter()
+            .any(|(k, v)| k == "x-risk-action" && v.contains("allow")),
+        "{name} does not read X_Risk_Action as X-Risk-Action: {got:?}"
+    );
+    eprintln!("{name}, direct: {got:?}");
+}
+
+fn assert_only_riskgate_speaks(name: &str, v: &serde_json::Value) {
+    let got = risk_headers(v);
+    let one = |h: &str| -> Vec<&str> {
+        got.iter()
+            .filter(|(k, _)| k == h)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    assert_eq!(one("x-risk-action"), ["verify"], "{name}: {got:?}");
+    assert_eq!(one("x-risk-score"), ["30"], "{name}: {got:?}");
+    assert_eq!(one("x-risk-client-ip"), ["2.26.157.9"], "{name}: {got:?}");
+    assert_eq!(one("x-risk-reasons"), ["vpn"], "{name}: {got:?}");
+    assert_eq!(one("x-risk-network"), ["vpn"], "{name}: {got:?}");
+    assert_eq!(one("x-risk-mode"), ["enforce"], "{name}: {got:?}");
+    assert!(
+        got.iter()
+            .all(|(_, v)| !v.contains("6.6.6.6") && v != "allow"),
+        "{name}: a forged value reached the app: {got:?}"
+    );
+    eprintln!("{name}: {got:?}");
+}
+
+#[test]
+fn forged_aliases_never_reach_gunicorn_21() {
+    let Some(bin) = &deps().gunicorn21 else {
+        return skip(
+            "forged_aliases_never_reach_gunicorn_21",
+            "PyPI is unreachable: gunicorn 21 could not be installed",
+        );
+    };
+    let mut cmd = Command::new(bin.join("gunicorn"));
+    cmd.args(["-b", "127.0.0.1:0", "-w", "1", "--chdir"])
+        .arg(apps_dir())
+        .arg("headers_wsgi:app");
+    let app = start_app(cmd, gunicorn_line);
+    assert_app_reads_aliases("gunicorn 21", app.port);
+    let v = forged_request(app.port);
+    assert_only_riskgate_speaks("gunicorn 21", &v);
+}
+
+#[test]
+fn forged_aliases_never_reach_gunicorn_27_or_uvicorn() {
+    let Some(bin) = &deps().python else {
+        return skip(
+            "forged_aliases_never_reach_gunicorn_27_or_uvicorn",
+            "PyPI is unreachable: gunicorn and uvicorn could not be installed",
+        );
+    };
+    let mut cmd = Command::new(bin.join("gunicorn"));
+    cmd.args(["-b", "127.0.0.1:0", "-w", "1", "--chdir"])
+        .arg(apps_dir())
+        .arg("headers_wsgi:app");
+    let app = start_app(cmd, gunicorn_line);
+    // gunicorn 22 and later drop names with `_`: nothing to forge there, but riskgate's
+    // own headers must arrive intact
+    assert_only_riskgate_speaks("gunicorn 27", &forged_request(app.port));
+    for http in ["h11", "httptools"] {
+        let mut cmd = Command::new(bin.join("python"));
+        cmd.arg(apps_dir().join("headers_asgi.py"))
+            .env("HTTP_IMPL", http);
+        let app = start_app(cmd, port_line);
+        assert_app_reads_aliases(&format!("uvicorn {http}"), app.port);
+        assert_only_riskgate_speaks(&format!("uvicorn {http}"), &forged_request(app.port));
+    }
+}
+
+#[test]
+fn forged_aliases_never_reach_node() {
+    let mut cmd = Command::new("node");
+    cmd.arg(apps_dir().join("headers_node.js"));
+    let app = start_app(cmd, port_line);
+    assert_app_reads_aliases("node http", app.port);
+    assert_only_riskgate_speaks("node http", &forged_request(app.port));
 }

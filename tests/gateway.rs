@@ -300,12 +300,27 @@ fn xff_is_walked_past_trusted_hops_only() {
         "x",
     );
     assert_eq!(r.status, 403);
-    // malformed → the peer
-    post_as(&gw, "/api/apply-coupon", "not-an-ip");
-    assert_eq!(
-        last_seen(&gw, "/api/apply-coupon").header("x-risk-client-ip"),
-        Some("127.0.0.1")
-    );
+    // a malformed client entry is client_ip_invalid (70: block), never the peer
+    let r = post_as(&gw, "/api/apply-coupon", "not-an-ip");
+    assert_eq!(r.status, 403);
+    post_as(&gw, "/shadow", "1.2.3.4, not-an-ip");
+    let s = last_seen(&gw, "/shadow");
+    assert_eq!(s.header("x-risk-client-ip"), Some(""));
+    assert_eq!(s.header("x-risk-reasons"), Some("client_ip_invalid"));
+    assert_eq!(s.header("x-risk-action"), Some("block"));
+    // junk left of the client is not the client's entry: a Tor exit stays a Tor exit
+    let mut s = std::net::TcpStream::connect(gw.addr).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(b"POST /shadow HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\nX-Forwarded-For: \xff caf\xc3\xa9\xc2\xa0, ")
+        .unwrap();
+    s.write_all(format!("{TOR_EXIT}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    assert_eq!(parse_response(&buf).status, 200);
+    let seen = last_seen(&gw, "/shadow");
+    assert_eq!(seen.header("x-risk-client-ip"), Some(TOR_EXIT));
+    assert_eq!(seen.header("x-risk-network"), Some("tor"));
     // IPv4-mapped IPv6 is the IPv4 host
     post_as(&gw, "/api/apply-coupon", "::ffff:89.160.20.112");
     let s = last_seen(&gw, "/api/apply-coupon");

@@ -141,7 +141,7 @@ proptest! {
     }
 
     #[test]
-    fn x_forwarded_for_never_invents_an_address(xff in "[0-9a-f:., \\[\\]\"]{0,60}") {
+    fn x_forwarded_for_never_invents_an_address(xff in "[0-9a-f:., \\[\\]\"\u{80}-\u{ff}]{0,60}") {
         let cfg = riskgate::config::ClientIpConfig {
             trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
             header: riskgate::config::IpHeader::XForwardedFor,
@@ -151,12 +151,19 @@ proptest! {
         if let Ok(v) = HeaderValue::from_str(&xff) {
             h.insert("x-forwarded-for", v);
         }
-        let ip = riskgate::http::client_ip::resolve(peer, &h, &cfg);
-        // the peer, or an address written in the header
-        prop_assert!(ip == peer || xff.split(',').any(|e| riskgate::http::client_ip::parse_entry(e) == Some(ip)), "{:?} → {}", xff, ip);
+        let c = riskgate::http::client_ip::resolve(peer, &h, &cfg);
+        let ip = c.ip;
+        // invalid (never the trusted peer), the peer when every entry is trusted or
+        // there is none, or an address written in the header
+        let written = xff.split(',').any(|e| riskgate::http::client_ip::parse_entry(e) == Some(ip));
+        prop_assert!(if c.invalid { ip.is_unspecified() } else { ip == peer || written }, "{:?} → {:?}", xff, c);
+        if ip == peer && !c.invalid {
+            // only when no entry names an untrusted address
+            prop_assert!(xff.split(',').filter(|e| !e.trim().is_empty()).all(|e| riskgate::http::client_ip::parse_entry(e).is_some_and(|a| a.is_loopback())), "{:?} → the peer", xff);
+        }
         // an untrusted peer is always the client
         let stranger: IpAddr = "203.0.113.9".parse().unwrap();
-        prop_assert_eq!(riskgate::http::client_ip::resolve(stranger, &h, &cfg), stranger);
+        prop_assert_eq!(riskgate::http::client_ip::resolve(stranger, &h, &cfg).ip, stranger);
     }
 
     #[test]

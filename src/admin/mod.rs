@@ -129,7 +129,10 @@ impl ServeHttp for AdminApp {
             }
             ("GET", "/readyz") => {
                 let ready = self.reloader.ready();
-                let v = serde_json::json!({"ready": ready, "sources": self.reloader.status()});
+                let mut v = serde_json::json!({"ready": ready, "sources": self.reloader.status()});
+                if let Some(c) = self.reloader.cluster_connected() {
+                    v["cluster"] = serde_json::json!({"connected": c});
+                }
                 json(
                     if ready {
                         StatusCode::OK

@@ -1,8 +1,9 @@
-//! The connection to Redis, made in the background and retried with backoff until
-//! Redis answers; afterwards the client reconnects by itself. Requests never wait for a
-//! connection: until there is one, a call fails at once (and `on_error` applies).
+//! The connection to Redis, made in the background when the proxy starts and retried
+//! with backoff until Redis answers; afterwards the client reconnects by itself. A
+//! request waits for the first connection (within `timeout`); once an attempt has
+//! failed, a call without a connection fails at once (and `on_error` applies).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -90,12 +91,14 @@ pub fn ping(cfg: &ClusterConfig) -> Result<(), ClusterError> {
 /// The live connection, or none yet.
 ///
 /// The connection is made on the runtime of the requests that use it (the proxy's),
-/// so that a call and its answer never cross threads: the first request after start
-/// (any request, matched or not: [`Link::connect_soon`]) starts a task that connects,
-/// retrying with backoff (100 ms to 5 s) until Redis answers. Afterwards the client
+/// so that a call and its answer never cross threads: the proxy's service starts it
+/// when it starts ([`Link::connect_soon`]; a request does too, for a cluster a reload
+/// brought in), retrying with backoff (100 ms to 5 s) until Redis answers. Until the
+/// first attempt has failed, a call waits for the connection (within the caller's
+/// `timeout`): a new replica is exact from its first request. Afterwards the client
 /// reconnects by itself.
 pub struct Link {
-    conn: Arc<ArcSwapOption<Conn>>,
+    shared: Arc<Shared>,
     connecting: std::sync::atomic::AtomicBool,
     cfg: ClusterConfig,
     /// when a failure was last logged (s since `born`): at most one a second
@@ -103,16 +106,32 @@ pub struct Link {
     born: Instant,
 }
 
+struct Shared {
+    conn: ArcSwapOption<Conn>,
+    /// woken when the connection is up
+    up: tokio::sync::Notify,
+    /// an attempt failed: calls no longer wait for the connection
+    failed_once: AtomicBool,
+}
+
 impl Link {
     pub fn start(cfg: &ClusterConfig) -> Link {
         METRICS.cluster_up.set(0);
         Link {
-            conn: Arc::new(ArcSwapOption::<Conn>::empty()),
+            shared: Arc::new(Shared {
+                conn: ArcSwapOption::<Conn>::empty(),
+                up: tokio::sync::Notify::new(),
+                failed_once: AtomicBool::new(false),
+            }),
             connecting: std::sync::atomic::AtomicBool::new(false),
             cfg: cfg.clone(),
             last_log: AtomicU64::new(u64::MAX),
             born: Instant::now(),
         }
+    }
+
+    pub fn connected(&self) -> bool {
+        self.shared.conn.load().is_some()
     }
 
     /// Start connecting, once, on the current runtime (when there is one).
@@ -124,9 +143,9 @@ impl Link {
             self.connecting.store(false, Ordering::Release);
             return;
         };
-        // the task holds the slot weakly: once the cluster is dropped (a reload that
+        // the task holds the link weakly: once the cluster is dropped (a reload that
         // changed `cluster`), it stops trying
-        let slot = Arc::downgrade(&self.conn);
+        let slot = Arc::downgrade(&self.shared);
         let cfg = self.cfg.clone();
         rt.spawn(async move {
             let mut delay = Duration::from_millis(100);
@@ -137,13 +156,19 @@ impl Link {
                 match connect(&cfg).await {
                     Ok(c) => {
                         if let Some(s) = slot.upgrade() {
-                            s.store(Some(Arc::new(c)));
+                            s.conn.store(Some(Arc::new(c)));
+                            s.up.notify_waiters();
                             METRICS.cluster_up.set(1);
                             tracing::info!(redis = %cfg.display, "cluster connected");
                         }
                         return;
                     }
                     Err(e) => {
+                        if let Some(s) = slot.upgrade() {
+                            s.failed_once.store(true, Ordering::Release);
+                            // waiting calls give up now: on_error applies
+                            s.up.notify_waiters();
+                        }
                         tracing::warn!(redis = %cfg.display, error = %e, retry_in_ms = delay.as_millis() as u64, "cluster: cannot connect; limits follow on_error meanwhile");
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(5));
@@ -153,15 +178,28 @@ impl Link {
         });
     }
 
+    /// The connection: at once when it is up; while the first attempt is under way,
+    /// once it is up (the caller bounds the wait); else not connected.
+    async fn conn(&self) -> Result<Arc<Conn>, ClusterError> {
+        loop {
+            let woken = self.shared.up.notified();
+            if let Some(c) = self.shared.conn.load_full() {
+                return Ok(c);
+            }
+            self.connect_soon();
+            if self.shared.failed_once.load(Ordering::Acquire) {
+                return Err(ClusterError::NotConnected);
+            }
+            woken.await;
+        }
+    }
+
     /// Run a script.
     pub async fn invoke<T: FromRedisValue>(
         &self,
         inv: &redis::ScriptInvocation<'_>,
     ) -> Result<T, ClusterError> {
-        let Some(c) = self.conn.load_full() else {
-            self.connect_soon();
-            return Err(ClusterError::NotConnected);
-        };
+        let c = self.conn().await?;
         Ok(match &*c {
             Conn::Single(m) => inv.invoke_async(&mut m.clone()).await?,
             Conn::Cluster(k) => inv.invoke_async(&mut k.clone()).await?,

@@ -78,10 +78,15 @@ impl Cluster {
         &self.cfg
     }
 
-    /// Start connecting, if not yet, on the calling runtime: the proxy calls this for
-    /// every request, so the connection is up before the first limited one needs it.
+    /// Start connecting, if not yet, on the calling runtime: the proxy's service calls
+    /// this when it starts (and every request, for a cluster a reload brought in).
     pub fn connect_soon(&self) {
         self.link.connect_soon();
+    }
+
+    /// Whether the connection is up.
+    pub fn connected(&self) -> bool {
+        self.link.connected()
     }
 
     /// The Redis key of one planned limit: the prefix, the policy, the limit (its

@@ -8,6 +8,8 @@
 //! front of the rest by [`Replay`]. The origin gets the client's bytes, in order, with
 //! the client's framing.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use pingora::prelude::*;
 
@@ -38,8 +40,25 @@ impl Replay {
     }
 }
 
-/// Read the body for the fields, up to `limit` bytes.
-pub async fn read(session: &mut Session, limit: usize) -> Result<ReadBody> {
+/// Whether the client waits for `100 Continue` before it sends its body.
+pub fn expects_continue(h: &http::HeaderMap) -> bool {
+    h.get_all(http::header::EXPECT).iter().any(|v| {
+        v.as_bytes()
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"100-continue")
+    })
+}
+
+/// An error to answer with `status` (Pingora writes it and closes the connection).
+fn answer(status: u16, why: &'static str) -> pingora::BError {
+    Error::explain(ErrorType::HTTPStatus(status), why)
+}
+
+/// Read the body for the fields, up to `limit` bytes, within `timeout`. Answered as
+/// nginx would: `408` when the body takes longer, `400` for a malformed chunk or a
+/// body that ends before its length, `413` as below. A client that sent `Expect:
+/// 100-continue` gets its `100 Continue` first.
+pub async fn read(session: &mut Session, limit: usize, timeout: Duration) -> Result<ReadBody> {
     let h = &session.req_header().headers;
     let declared = h
         .get(http::header::CONTENT_LENGTH)
@@ -52,14 +71,38 @@ pub async fn read(session: &mut Session, limit: usize) -> Result<ReadBody> {
             replay: Replay::default(),
         });
     }
+    if expects_continue(h) && !session.as_mut().is_body_done() {
+        session.write_continue_response().await?;
+    }
     session.as_mut().enable_retry_buffering();
     let mut buf = BytesMut::new();
     let mut over = false;
-    while let Some(chunk) = session.read_request_body().await? {
-        buf.extend_from_slice(&chunk);
-        if buf.len() > limit {
-            over = true;
-            break;
+    let reading = async {
+        while let Some(chunk) = session.read_request_body().await? {
+            buf.extend_from_slice(&chunk);
+            if buf.len() > limit {
+                over = true;
+                break;
+            }
+        }
+        Ok::<(), pingora::BError>(())
+    };
+    match tokio::time::timeout(timeout, reading).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            // the client's fault, never a 500: a bad chunk, a body cut short
+            tracing::debug!(error = %e, "request body unreadable");
+            return Err(answer(
+                400,
+                "request body malformed or ended before its length",
+            ));
+        }
+        Err(_) => {
+            crate::record::metrics::METRICS
+                .client_timeouts
+                .with_label_values(&["body"])
+                .inc();
+            return Err(answer(408, "request body not whole within body_timeout"));
         }
     }
     let read = buf.freeze();

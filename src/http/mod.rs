@@ -4,5 +4,6 @@
 
 pub mod body;
 pub mod client_ip;
+pub mod conn;
 pub mod headers;
 pub mod proxy;

@@ -16,6 +16,7 @@ use crate::decide::{self, Decision, Verdict};
 use crate::evidence::fields::{self, Body};
 use crate::evidence::ident::{self, Id};
 use crate::evidence::Request;
+use crate::http::conn::stream::ClientStream;
 use crate::http::{body, client_ip, headers};
 use crate::intel::Facts;
 use crate::state::{SharedSnapshot, Snapshot};
@@ -86,7 +87,11 @@ async fn respond(session: &mut Session, r: &Response, retry_after: Option<Durati
         .req_header()
         .headers
         .contains_key(http::header::TRANSFER_ENCODING);
+    // a client waiting for `100 Continue` gets the answer instead, and no body is read
+    let waiting =
+        body::expects_continue(&session.req_header().headers) && !session.as_mut().is_body_done();
     match (len, chunked) {
+        _ if waiting => session.set_keepalive(None),
         (Some(n), false) if n <= MAX_DRAIN => {
             if n > 0 && session.drain_request_body().await.is_err() {
                 session.set_keepalive(None);
@@ -119,8 +124,21 @@ impl ProxyHttp for Gateway {
         Ctx::default()
     }
 
+    /// The head is parsed: its deadline ends, and the keep-alive this connection gets
+    /// is riskgate's (`server.keepalive_timeout`, 0: none), not Pingora's unbounded one.
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        if let Some(s) = ClientStream::of(session.stream()) {
+            s.head_done();
+        }
+        let snap = ctx.snap.get_or_insert_with(|| self.state.load_full());
+        if snap.config.client_limits.keepalive_timeout.is_zero() {
+            session.set_keepalive(None);
+        }
+        Ok(())
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let snap = self.state.load_full();
+        let snap = ctx.snap.take().unwrap_or_else(|| self.state.load_full());
         if let Some(c) = &snap.cluster {
             c.connect_soon();
         }
@@ -142,7 +160,7 @@ impl ProxyHttp for Gateway {
         // the request's own evidence: only what the policy reads, the body only when a
         // field is in it
         let (read, replay) = if policy.needs_body {
-            let r = body::read(session, cfg.body_limit).await?;
+            let r = body::read(session, cfg.body_limit, cfg.client_limits.body_timeout).await?;
             (Some(r.outcome), r.replay)
         } else {
             (None, body::Replay::default())
@@ -260,7 +278,12 @@ impl ProxyHttp for Gateway {
         if let (Some(m), Some(snap)) = (&ctx.matched, &ctx.snap) {
             let cfg = &snap.config;
             let route = &cfg.routes[m.route].header;
-            let limits = &cfg.policies[cfg.routes[m.route].policy].limits;
+            let policy = &cfg.policies[cfg.routes[m.route].policy];
+            let limits = &policy.limits;
+            if policy.needs_body {
+                // riskgate answered `100 Continue` and read the body itself
+                upstream.remove_header(&http::header::EXPECT);
+            }
             headers::write(
                 upstream,
                 &m.decision,
@@ -288,6 +311,9 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&pingora::Error>, ctx: &mut Ctx) {
+        if let Some(s) = ClientStream::of(session.stream()) {
+            s.request_done();
+        }
         let (Some(m), Some(snap)) = (&ctx.matched, &ctx.snap) else {
             return;
         };

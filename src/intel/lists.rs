@@ -86,7 +86,7 @@ fn countries(v: &[(u128, u128, CountryCode, u128)]) -> Vec<(u128, u128, CountryC
     if with.is_empty() {
         return Vec::new();
     }
-    with.sort_by(|a, b| b.3.cmp(&a.3));
+    with.sort_by_key(|x| std::cmp::Reverse(x.3));
     // start → (end, country, span)
     let mut segs: BTreeMap<u128, (u128, CountryCode, u128)> = BTreeMap::new();
     for (s, e, cc, span) in with {

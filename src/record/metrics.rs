@@ -34,7 +34,14 @@ pub struct Metrics {
     pub cluster_seconds: Histogram,
     pub cluster_up: IntGauge,
     pub cluster_configured: IntGauge,
+    pub connections_open: IntGauge,
+    pub connections_refused: IntCounter,
+    pub client_timeouts: IntCounterVec,
 }
+
+/// What `riskgate_client_timeouts_total{kind}` counts: a head not whole within
+/// `header_timeout`, a body a policy reads not whole within `body_timeout`.
+pub const CLIENT_TIMEOUTS: [&str; 2] = ["header", "body"];
 
 /// Results a cluster call is counted under: answered by Redis, failed, past `timeout`,
 /// or answered here from a key known to be exhausted.
@@ -150,8 +157,32 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "1 when the config in service has `cluster` (alerts on riskgate_cluster_up need it)",
     )
     .expect("metric");
+    let connections_open = IntGauge::new(
+        "riskgate_connections_open",
+        "Client connections open on the proxy's listeners",
+    )
+    .expect("metric");
+    let connections_refused = IntCounter::new(
+        "riskgate_connections_refused_total",
+        "Client connections refused at accept: the address already held server.max_connections_per_ip",
+    )
+    .expect("metric");
+    let client_timeouts = IntCounterVec::new(
+        Opts::new(
+            "riskgate_client_timeouts_total",
+            "Client requests cut off: kind header (server.header_timeout) or body (body_timeout, answered 408)",
+        ),
+        &["kind"],
+    )
+    .expect("metric");
+    for k in CLIENT_TIMEOUTS {
+        client_timeouts.with_label_values(&[k]);
+    }
     for c in [
         Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(connections_open.clone()),
+        Box::new(connections_refused.clone()),
+        Box::new(client_timeouts.clone()),
         Box::new(cluster_configured.clone()),
         Box::new(cluster_calls.clone()),
         Box::new(cluster_seconds.clone()),
@@ -184,6 +215,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         cluster_seconds,
         cluster_up,
         cluster_configured,
+        connections_open,
+        connections_refused,
+        client_timeouts,
     }
 });
 

@@ -48,6 +48,17 @@ impl RedisServer {
         Self::start_with(&[])
     }
 
+    /// A free port, and no server on it yet: [`RedisServer::restart`] starts it.
+    pub fn not_started() -> RedisServer {
+        RedisServer {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            extra: Vec::new(),
+            cli_extra: Vec::new(),
+        }
+    }
+
     /// With extra `redis-server` arguments (e.g. `--cluster-enabled yes`).
     pub fn start_with(extra: &[&str]) -> RedisServer {
         let mut r = RedisServer {

@@ -182,11 +182,17 @@ pub(super) fn compile_client_limits(
         return out;
     };
     cx.unknown("server", &r.unknown, RawServer::KEYS);
-    out.keepalive_timeout = cx.duration(
-        "server.keepalive_timeout",
-        r.keepalive_timeout,
-        d.keepalive_timeout,
-    );
+    // `0`/`0s` is allowed here (no keep-alive), unlike any other duration
+    let off = matches!(&r.keepalive_timeout, Some(Field::Ok(s)) if matches!(s.trim(), "0" | "0s"));
+    out.keepalive_timeout = if off {
+        Duration::ZERO
+    } else {
+        cx.duration(
+            "server.keepalive_timeout",
+            r.keepalive_timeout,
+            d.keepalive_timeout,
+        )
+    };
     if out.keepalive_timeout > Duration::from_secs(3600) {
         cx.err(
             "server.keepalive_timeout",

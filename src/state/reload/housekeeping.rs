@@ -37,9 +37,9 @@ impl Reloader {
                     .set(skipped as i64);
             }
         }
-        METRICS
-            .ready
-            .set(i64::from(states.iter().all(|s| s.loaded_at.is_some())));
+        let ready = states.iter().all(|s| s.loaded_at.is_some())
+            && self.cluster_connected().unwrap_or(true);
+        METRICS.ready.set(i64::from(ready));
     }
 
     pub(super) fn next_wake(&self) -> Duration {

@@ -97,13 +97,21 @@ impl Reloader {
         self.wake.notify_one();
     }
 
-    /// Ready once every configured source has loaded once.
+    /// Ready once every configured source has loaded once and, with `cluster`, the
+    /// shared store is connected (a replica that is not would limit on its own).
     pub fn ready(&self) -> bool {
-        self.sources
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|s| s.loaded_at.is_some())
+        self.cluster_connected().unwrap_or(true)
+            && self
+                .sources
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|s| s.loaded_at.is_some())
+    }
+
+    /// Whether the cluster is connected; `None` without `cluster`.
+    pub fn cluster_connected(&self) -> Option<bool> {
+        self.state.load().cluster.as_ref().map(|c| c.connected())
     }
 
     pub fn status(&self) -> Vec<SourceStatus> {
