@@ -342,11 +342,19 @@ impl Mmdb {
     /// Open, walk the whole file, and answer the probe lookups; only a database
     /// that passes all three is returned.
     pub fn open(path: &Path, kind: MmdbKind) -> Result<Mmdb, IntelError> {
+        let bytes = std::fs::read(path).map_err(|e| IntelError::Mmdb {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::from_bytes(bytes, path, kind)
+    }
+
+    /// The same checks on a database already in memory (`path` names it in errors).
+    pub fn from_bytes(bytes: Vec<u8>, path: &Path, kind: MmdbKind) -> Result<Mmdb, IntelError> {
         let ctx = |e: String| IntelError::Mmdb {
             path: path.to_path_buf(),
             message: e,
         };
-        let bytes = std::fs::read(path).map_err(|e| ctx(e.to_string()))?;
         let mut records = Records::new(kind);
         {
             let view = Reader::from_source(&bytes[..]).map_err(|e| ctx(e.to_string()))?;
