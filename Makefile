@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Where cargo puts what it builds: CARGO_TARGET_DIR when set, else target/ here.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: demo test deps check build bench bench-instructions bench-replay detection fmt clippy
+.PHONY: demo test deps check build bench bench-instructions bench-replay bench-slow-clients detection fmt clippy fuzz
 
 # What the build and tests need from Debian, installed when missing: cmake (Pingora's
 # zlib-ng), redis-server (the cluster tests start their own), chromium (the dashboard
@@ -57,6 +57,10 @@ bench: deps
 bench-instructions: deps
 	MODE=instructions bash benches/load.sh
 
+# Thousands of slow clients against the release gateway: memory held, admitted, closed
+bench-slow-clients: deps
+	bash benches/slow-clients.sh
+
 # riskgate replay over a generated log of 1 M records: records/s and peak memory
 bench-replay: deps
 	bash benches/replay.sh
@@ -72,3 +76,10 @@ fmt:
 
 clippy: deps
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# Every fuzz target (fuzz/, cargo-fuzz on stable with --sanitizer none) for FUZZ_SECONDS
+# each, corpora seeded from the real fixtures; cargo-fuzz is installed when missing.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked --quiet
+	bash fuzz/run.sh $(FUZZ_SECONDS)

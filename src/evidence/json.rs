@@ -38,14 +38,20 @@ pub fn pick(
         .map(|(slot, rest)| Want { slot: *slot, rest })
         .collect();
     let mut de = serde_json::Deserializer::from_str(text);
-    Walk { wants: &wants, out }
-        .deserialize(&mut de)
-        .map_err(|e| match e.classify() {
-            // the only data error a walk raises: a pointer at a container
-            serde_json::error::Category::Data => PickError::NotScalar,
-            _ => PickError::Malformed,
-        })?;
-    de.end().map_err(|_| PickError::Malformed)
+    // a pointer whose (last) value is an array or an object
+    let mut containers = vec![false; out.len()];
+    Walk {
+        wants: &wants,
+        out,
+        containers: &mut containers,
+    }
+    .deserialize(&mut de)
+    .map_err(|_| PickError::Malformed)?;
+    de.end().map_err(|_| PickError::Malformed)?;
+    if containers.contains(&true) {
+        return Err(PickError::NotScalar);
+    }
+    Ok(())
 }
 
 /// Why the fields could not be picked.
@@ -60,15 +66,19 @@ pub enum PickError {
 struct Walk<'a, 'p> {
     wants: &'a [Want<'p>],
     out: &'a mut [Option<String>],
+    containers: &'a mut [bool],
 }
 
 impl Walk<'_, '_> {
-    /// An array or an object: an error when a pointer ends here.
-    fn not_scalar<E: de::Error>(&self) -> Result<(), E> {
-        if self.wants.iter().any(|w| w.rest.is_empty()) {
-            return Err(E::custom("a field's value is an array or an object"));
+    /// An array or an object: the pointers that end here hold no scalar (unless a
+    /// later value of the same key does: the last value counts).
+    fn container(&mut self) {
+        for w in self.wants {
+            if w.rest.is_empty() {
+                self.out[w.slot] = None;
+                self.containers[w.slot] = true;
+            }
         }
-        Ok(())
     }
 
     /// The pointers that end at this value.
@@ -76,6 +86,7 @@ impl Walk<'_, '_> {
         for w in self.wants {
             if w.rest.is_empty() {
                 self.out[w.slot] = v();
+                self.containers[w.slot] = false;
             }
         }
     }
@@ -100,6 +111,13 @@ impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        // this value replaces whatever an earlier value of the same key gave the
+        // pointers through it: a key given twice counts by its last value, all the
+        // way down
+        for w in self.wants {
+            self.out[w.slot] = None;
+            self.containers[w.slot] = false;
+        }
         d.deserialize_any(self)
     }
 }
@@ -141,8 +159,8 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
         Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        self.not_scalar()?;
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.container();
         while let Some(mask) = map.next_key_seed(KeyMatch(self.wants))? {
             if mask == 0 {
                 map.next_value::<IgnoredAny>()?;
@@ -152,13 +170,14 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
             map.next_value_seed(Walk {
                 wants: &sub,
                 out: &mut *self.out,
+                containers: &mut *self.containers,
             })?;
         }
         Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        self.not_scalar()?;
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.container();
         let mut i: usize = 0;
         loop {
             let mask = self.wants.iter().enumerate().fold(0u64, |m, (j, w)| {
@@ -175,6 +194,7 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
                 seq.next_element_seed(Walk {
                     wants: &sub,
                     out: &mut *self.out,
+                    containers: &mut *self.containers,
                 })?
                 .is_some()
             };
@@ -288,6 +308,32 @@ mod tests {
         assert_eq!(
             get(r#"{"code":"A","code":{"x":1}}"#, &["/code"]),
             Err(PickError::NotScalar)
+        );
+        // found by fuzz/json_fields: a container first, the scalar last, is the scalar
+        assert_eq!(get(r#"{"":{"b":7},"":" x"}"#, &["/"]).unwrap(), [s(" x")]);
+        assert_eq!(
+            get(r#"{"code":["PPP-IN-65"],"code":"PPP-IN-65"}"#, &["/code"]).unwrap(),
+            [s("PPP-IN-65")]
+        );
+        // and all the way down: the last `a` has no `b`
+        assert_eq!(
+            get(r#"{"a":{"b":4},"a":{"c":7}}"#, &["/a/b"]).unwrap(),
+            [None]
+        );
+    }
+
+    #[test]
+    fn a_number_past_f64_is_skipped_as_apps_read_it() {
+        // found by fuzz/json_fields: serde_json's document refuses 4.4e4449, Python
+        // and JavaScript read it as infinity; skipped here, the field is still read
+        assert_eq!(
+            get(r#"{"pad":[1,44.4444e04449],"code":"A"}"#, &["/code"]).unwrap(),
+            [s("A")]
+        );
+        // at the pointer it is not a number the body can hold: unreadable
+        assert_eq!(
+            get(r#"{"code":1e999}"#, &["/code"]),
+            Err(PickError::Malformed)
         );
     }
 
