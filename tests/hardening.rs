@@ -327,6 +327,32 @@ fn a_trickled_head_is_cut_off_at_header_timeout() {
 }
 
 #[test]
+fn a_head_past_max_header_bytes_closes_the_connection() {
+    let gw = start(&format!(
+        "server: {{ max_header_bytes: 8KiB }}\n{}",
+        routes()
+    ));
+    // a real browser's head with a big cookie passes
+    let mut s = connect(&gw);
+    let cookie = "c".repeat(6000);
+    s.write_all(format!("GET /a HTTP/1.1\r\nHost: x\r\nCookie: s={cookie}\r\n\r\n").as_bytes())
+        .unwrap();
+    assert_eq!(read_one(&mut s).status, 200);
+    // 16 KiB of head: closed, never answered, never forwarded
+    let mut s = connect(&gw);
+    let pad = "p".repeat(16 * 1024);
+    let _ = s.write_all(format!("GET /big HTTP/1.1\r\nHost: x\r\nX-Pad: {pad}").as_bytes());
+    assert!(closed_within(&mut s, 10));
+    assert_eq!(metric(&gw, "riskgate_heads_too_large_total"), 1.0);
+    assert!(gw.seen.on("/big").is_empty());
+    // the limit is the head's, not the body's: a large body passes
+    let body = "b".repeat(100 * 1024);
+    let r = request(gw.addr, "POST", "/upload", &[], &body);
+    assert_eq!(r.status, 200);
+    assert_eq!(last_seen(&gw, "/upload").body_len, body.len());
+}
+
+#[test]
 fn connections_per_address_are_capped_at_accept() {
     // no trusted proxy: the peer is the client
     let gw = start(&format!(

@@ -719,6 +719,8 @@ pub struct ClientLimits {
     pub header_timeout: Duration,
     /// the most connections one client address holds open at once
     pub max_connections_per_ip: usize,
+    /// the most bytes a request's head may take
+    pub max_header_bytes: usize,
     /// the longest a body a policy reads may take (then `408`)
     pub body_timeout: Duration,
 }
@@ -729,6 +731,7 @@ impl Default for ClientLimits {
             keepalive_timeout: Duration::from_secs(60),
             header_timeout: Duration::from_secs(30),
             max_connections_per_ip: 256,
+            max_header_bytes: 64 * 1024,
             body_timeout: Duration::from_secs(10),
         }
     }

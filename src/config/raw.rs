@@ -100,6 +100,7 @@ raw_struct! {
     pub keepalive_timeout: Opt<String>,
     pub header_timeout: Opt<String>,
     pub max_connections_per_ip: Opt<usize>,
+    pub max_header_bytes: Opt<Value>,
     }
 }
 

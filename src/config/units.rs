@@ -29,6 +29,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `64KiB`, `1MiB`, `4096`, `16KB`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 64KiB, 1MiB, 4096)"))?;
+    let mul = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "kb" | "k" => 1024,
+        "mib" | "mb" | "m" => 1024 * 1024,
+        _ => return Err(format!("`{s}`: unknown unit (B, KiB, MiB)")),
+    };
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
 /// `N/unit` → (N, the period N tokens are spread over).
 pub fn parse_rate(s: &str) -> Result<(u32, Duration), String> {
     let (n, unit) = s

@@ -37,6 +37,7 @@ pub struct Metrics {
     pub connections_open: IntGauge,
     pub connections_refused: IntCounter,
     pub client_timeouts: IntCounterVec,
+    pub heads_too_large: IntCounter,
 }
 
 /// What `riskgate_client_timeouts_total{kind}` counts: a head not whole within
@@ -175,6 +176,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["kind"],
     )
     .expect("metric");
+    let heads_too_large = IntCounter::new(
+        "riskgate_heads_too_large_total",
+        "Client connections closed because a request head passed server.max_header_bytes",
+    )
+    .expect("metric");
     for k in CLIENT_TIMEOUTS {
         client_timeouts.with_label_values(&[k]);
     }
@@ -183,6 +189,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(connections_open.clone()),
         Box::new(connections_refused.clone()),
         Box::new(client_timeouts.clone()),
+        Box::new(heads_too_large.clone()),
         Box::new(cluster_configured.clone()),
         Box::new(cluster_calls.clone()),
         Box::new(cluster_seconds.clone()),
@@ -218,6 +225,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         connections_open,
         connections_refused,
         client_timeouts,
+        heads_too_large,
     }
 });
 

@@ -59,6 +59,32 @@ impl Ctx<'_> {
         }
     }
 
+    /// A size (`64KiB`, `1MiB`, a number of bytes), more than 0.
+    pub(super) fn size(&mut self, key: &str, f: Opt<serde_yaml::Value>, default: usize) -> usize {
+        let Some(v) = self.get(key, f) else {
+            return default;
+        };
+        let text = match &v {
+            serde_yaml::Value::Number(n) => n.to_string(),
+            serde_yaml::Value::String(s) => s.clone(),
+            _ => {
+                self.err(key, "must be a size, e.g. 64KiB");
+                return default;
+            }
+        };
+        match parse_size(&text) {
+            Ok(0) => {
+                self.err(key, "must be more than 0");
+                default
+            }
+            Ok(n) => n,
+            Err(e) => {
+                self.err(key, e);
+                default
+            }
+        }
+    }
+
     pub(super) fn fraction(&mut self, key: &str, f: Opt<f64>, default: f64) -> f64 {
         match self.get(key, f) {
             None => default,

@@ -2,48 +2,8 @@
 
 use super::*;
 
-/// `64KiB`, `1MiB`, `4096`, `16KB`.
-fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (n, unit) = t.split_at(split);
-    let n: usize = n
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (e.g. 64KiB, 1MiB, 4096)"))?;
-    let mul = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kib" | "kb" | "k" => 1024,
-        "mib" | "mb" | "m" => 1024 * 1024,
-        _ => return Err(format!("`{s}`: unknown unit (B, KiB, MiB)")),
-    };
-    n.checked_mul(mul)
-        .ok_or_else(|| format!("`{s}` is too large"))
-}
-
 pub(super) fn compile_body_limit(cx: &mut Ctx, raw: Opt<Value>) -> usize {
-    const DEFAULT: usize = 64 * 1024;
-    let Some(v) = cx.get("body_limit", raw) else {
-        return DEFAULT;
-    };
-    let text = match &v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        _ => {
-            cx.err("body_limit", "must be a size, e.g. 64KiB");
-            return DEFAULT;
-        }
-    };
-    match parse_size(&text) {
-        Ok(0) => {
-            cx.err("body_limit", "must be more than 0");
-            DEFAULT
-        }
-        Ok(n) => n,
-        Err(e) => {
-            cx.err("body_limit", e);
-            DEFAULT
-        }
-    }
+    cx.size("body_limit", raw, 64 * 1024)
 }
 
 fn source(cx: &mut Ctx, key: &str, from: &str) -> Option<FieldSource> {

@@ -11,7 +11,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::position::PosIndex;
 use super::raw::*;
-use super::units::{parse_duration, parse_rate};
+use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
 use crate::signals::{Signal, DEFS, DENY_LIST_WEIGHT};
 

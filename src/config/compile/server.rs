@@ -206,6 +206,17 @@ pub(super) fn compile_client_limits(
             "must be more than 0 and at most 10m",
         );
     }
+    out.max_header_bytes = cx.size(
+        "server.max_header_bytes",
+        r.max_header_bytes,
+        d.max_header_bytes,
+    );
+    if out.max_header_bytes < 1024 || out.max_header_bytes > 1024 * 1024 {
+        cx.err(
+            "server.max_header_bytes",
+            "must be between 1KiB and 1MiB (Pingora's own limit)",
+        );
+    }
     match cx.get("server.max_connections_per_ip", r.max_connections_per_ip) {
         Some(0) => cx.err("server.max_connections_per_ip", "must be at least 1"),
         Some(n) => out.max_connections_per_ip = n,

@@ -74,6 +74,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Bounded<A> {
         let deadlines = Deadlines {
             keepalive: limits.keepalive_timeout,
             header: limits.header_timeout,
+            max_head: limits.max_header_bytes,
         };
         let wrapped: Stream = Box::new(ClientStream::new(stream, deadlines, held));
         self.app.process_new(wrapped, shutdown).await

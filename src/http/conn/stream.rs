@@ -40,6 +40,8 @@ const BUSY: u8 = 2;
 pub struct Deadlines {
     pub keepalive: Duration,
     pub header: Duration,
+    /// the most bytes a head may take (Pingora's own limit is 1 MiB)
+    pub max_head: usize,
 }
 
 #[derive(Debug)]
@@ -58,6 +60,8 @@ pub struct ClientStream {
     limits: Deadlines,
     /// the armed timer and the deadline (ns from `born`) it is armed for
     timer: Option<(Pin<Box<tokio::time::Sleep>>, u64)>,
+    /// bytes read since the head in progress began
+    head_bytes: usize,
     /// held while the connection is open (the per-address count)
     _guard: Option<Arc<dyn Send + Sync>>,
 }
@@ -83,6 +87,7 @@ impl ClientStream {
             born: Instant::now(),
             limits,
             timer: None,
+            head_bytes: 0,
             _guard: guard,
         }
     }
@@ -145,8 +150,22 @@ impl AsyncRead for ClientStream {
         let before = buf.filled().len();
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before {
+                let n = buf.filled().len() - before;
+                if n > 0 {
+                    if self.phase.state.load(Ordering::Acquire) == IDLE {
+                        self.head_bytes = 0;
+                    }
                     self.saw_bytes();
+                    if self.phase.state.load(Ordering::Acquire) == HEAD {
+                        self.head_bytes += n;
+                        if self.head_bytes > self.limits.max_head {
+                            METRICS.heads_too_large.inc();
+                            return Poll::Ready(Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "the request head is larger than server.max_header_bytes",
+                            )));
+                        }
+                    }
                 }
                 return Poll::Ready(Ok(()));
             }
