@@ -26,7 +26,7 @@ OPORT=$(sed -nE 's/.* port ([0-9]+).*/\1/p' "$T/origin" | head -1)
 # the shipped gateway.yaml's routes and data, on port 0, in front of that origin
 sed -e 's|^listen:.*|listen: ["127.0.0.1:0"]|' -e 's|^admin:.*|admin: "127.0.0.1:0"|' \
     -e "s|^upstream:.*|upstream: \"127.0.0.1:$OPORT\"|" -e 's|^log:.*|log: { level: error }|' \
-    -e "s|: data/|: $ROOT/data/|g" gateway.yaml > "$T/gateway.yaml"
+    -e "s|: data/|: $ROOT/data/|g" -e "s|- data/|- $ROOT/data/|g" gateway.yaml > "$T/gateway.yaml"
 printf 'upgrade_sock: %s/upgrade.sock\n' "$T" >> "$T/gateway.yaml"
 "$RG" run -c "$T/gateway.yaml" > "$T/out" 2> "$T/err" &
 PID=$!

@@ -58,9 +58,15 @@ struct Client {
 }
 
 /// Write each client's `head` (all of it, round robin, as the gateway reads) and note
-/// the ones the gateway closed.
-fn feed(clients: &mut [Client], head: &[u8], deadline: Instant) {
+/// the ones the gateway closed; the gateway's highest RSS meanwhile.
+fn feed(clients: &mut [Client], head: &[u8], deadline: Instant, pid: u32) -> f64 {
+    let mut peak = rss_mib(pid);
+    let mut sampled = Instant::now();
     loop {
+        if sampled.elapsed() > Duration::from_millis(100) {
+            peak = peak.max(rss_mib(pid));
+            sampled = Instant::now();
+        }
         let mut pending = false;
         for c in clients
             .iter_mut()
@@ -74,7 +80,7 @@ fn feed(clients: &mut [Client], head: &[u8], deadline: Instant) {
             pending |= !c.closed && c.sent < head.len();
         }
         if !pending || Instant::now() > deadline {
-            return;
+            return peak.max(rss_mib(pid));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -146,13 +152,14 @@ fn main() {
             })
         })
         .collect();
-    feed(
+    let fed = feed(
         &mut clients,
         &head,
         Instant::now() + Duration::from_secs(20),
+        pid,
     );
     until(20, || open() >= clients.len() as f64 - refused());
-    let held = rss_mib(pid);
+    let held = fed.max(rss_mib(pid));
     let admitted = open();
     let r0 = refused();
     let took = until(120, || count_closed(&mut clients) == clients.len());
@@ -181,14 +188,18 @@ fn main() {
                 })
         })
         .collect();
-    feed(&mut clients, &big, Instant::now() + Duration::from_secs(60));
-    let admitted = open();
-    let held = rss_mib(pid);
+    let held = feed(
+        &mut clients,
+        &big,
+        Instant::now() + Duration::from_secs(60),
+        pid,
+    );
     let r1 = refused() - r_before;
+    let admitted = clients.len() as f64 - r1;
     let took = until(120, || count_closed(&mut clients) == clients.len());
     let after = rss_mib(pid);
     println!(
-        "| 1,200 clients, one address, ~1 MiB unfinished heads | {} | {admitted} | {r1} | {base:.0} MiB | {held:.0} MiB | {} | {after:.0} MiB |",
+        "| 1,200 clients, one address, ~1 MiB unfinished heads (cut at max_header_bytes, 64 KiB) | {} | {admitted} | {r1} | {base:.0} MiB | {held:.0} MiB (peak) | {} | {after:.0} MiB |",
         clients.len(),
         took.map_or("not all within 120 s".to_string(), |s| format!("{s:.1} s")),
     );
@@ -208,12 +219,13 @@ fn main() {
     other
         .write_all(b"GET /anything HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         .ok();
-    let mut answer = String::new();
-    let _ = other.read_to_string(&mut answer);
+    let mut answer = Vec::new();
+    let _ = other.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
     println!(
         "\n300 idle clients from one address: {} refused at accept; a client from another address {}",
         refused() - r_before,
-        if answer.starts_with("HTTP/1.1 ") {
+        if answer.starts_with("HTTP/1.") && answer.len() >= 12 {
             format!("was answered {}", &answer[9..12])
         } else {
             "got nothing".into()

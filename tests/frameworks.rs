@@ -209,6 +209,15 @@ fn start_app(mut cmd: Command, find: fn(&str) -> Option<u16>) -> App {
     }
 }
 
+/// `module:app` of the apps directory on gunicorn from the virtualenv `bin`, one worker.
+fn gunicorn(bin: &Path, app: &str) -> App {
+    let mut cmd = Command::new(bin.join("gunicorn"));
+    cmd.args(["-b", "127.0.0.1:0", "-w", "1", "--chdir"])
+        .arg(apps_dir())
+        .arg(app);
+    start_app(cmd, gunicorn_line)
+}
+
 fn port_line(line: &str) -> Option<u16> {
     line.strip_prefix("PORT ")?.trim().parse().ok()
 }
@@ -359,11 +368,7 @@ fn flask_on_gunicorn() {
             "PyPI is unreachable: Flask and gunicorn could not be installed",
         );
     };
-    let mut cmd = Command::new(bin.join("gunicorn"));
-    cmd.args(["-b", "127.0.0.1:0", "-w", "1", "--chdir"])
-        .arg(apps_dir())
-        .arg("flask_app:app");
-    let app = start_app(cmd, gunicorn_line);
+    let app = gunicorn(bin, "flask_app:app");
     // gunicorn decodes %2F into PATH_INFO: the hole this test was written for
     check(
         "flask",
@@ -548,11 +553,7 @@ fn forged_aliases_never_reach_gunicorn_21() {
             "PyPI is unreachable: gunicorn 21 could not be installed",
         );
     };
-    let mut cmd = Command::new(bin.join("gunicorn"));
-    cmd.args(["-b", "127.0.0.1:0", "-w", "1", "--chdir"])
-        .arg(apps_dir())
-        .arg("headers_wsgi:app");
-    let app = start_app(cmd, gunicorn_line);
+    let app = gunicorn(bin, "headers_wsgi:app");
     assert_app_reads_aliases("gunicorn 21", app.port);
     let v = forged_request(app.port);
     assert_only_riskgate_speaks("gunicorn 21", &v);
@@ -566,11 +567,7 @@ fn forged_aliases_never_reach_gunicorn_27_or_uvicorn() {
             "PyPI is unreachable: gunicorn and uvicorn could not be installed",
         );
     };
-    let mut cmd = Command::new(bin.join("gunicorn"));
-    cmd.args(["-b", "127.0.0.1:0", "-w", "1", "--chdir"])
-        .arg(apps_dir())
-        .arg("headers_wsgi:app");
-    let app = start_app(cmd, gunicorn_line);
+    let app = gunicorn(bin, "headers_wsgi:app");
     // gunicorn 22 and later drop names with `_`: nothing to forge there, but riskgate's
     // own headers must arrive intact
     assert_only_riskgate_speaks("gunicorn 27", &forged_request(app.port));

@@ -57,6 +57,13 @@ fn closed_within(s: &mut TcpStream, secs: u64) -> bool {
     false
 }
 
+/// A GET on a kept-alive stream, answered 200.
+fn get_ok(s: &mut TcpStream, path: &str) {
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    assert_eq!(read_one(s).status, 200, "GET {path}");
+}
+
 fn connect(gw: &Gateway) -> TcpStream {
     let s = TcpStream::connect(gw.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
@@ -316,8 +323,7 @@ fn a_trickled_head_is_cut_off_at_header_timeout() {
     );
     // the next request of a kept-alive connection has its own header deadline
     let mut s = connect(&gw);
-    s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    assert_eq!(read_one(&mut s).status, 200);
+    get_ok(&mut s, "/a");
     s.write_all(b"GET /b HTTP/1.1\r\nHost: x\r\n").unwrap();
     assert!(closed_within(&mut s, 10));
     assert_eq!(
@@ -362,8 +368,7 @@ fn connections_per_address_are_capped_at_accept() {
     let mut held: Vec<TcpStream> = (0..3)
         .map(|_| {
             let mut s = connect(&gw);
-            s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-            assert_eq!(read_one(&mut s).status, 200);
+            get_ok(&mut s, "/a");
             s
         })
         .collect();
@@ -383,20 +388,13 @@ fn connections_per_address_are_capped_at_accept() {
     other
         .set_read_timeout(Some(Duration::from_secs(15)))
         .unwrap();
-    other
-        .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    assert_eq!(read_one(&mut other).status, 200);
+    get_ok(&mut other, "/a");
     // one closed: the address may connect again
     held.pop();
     wait_until(10, "the closed connection released", || {
         metric(&gw, "riskgate_connections_open") == 3.0
     });
-    let mut again = connect(&gw);
-    again
-        .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    assert_eq!(read_one(&mut again).status, 200);
+    get_ok(&mut connect(&gw), "/a");
     // a trusted proxy's connections are never capped
     let gw = start(&format!(
         "server: {{ max_connections_per_ip: 2 }}\nclient_ip: {{ trusted_proxies: [\"127.0.0.1/32\"] }}\n{}",
@@ -405,8 +403,7 @@ fn connections_per_address_are_capped_at_accept() {
     let many: Vec<TcpStream> = (0..6)
         .map(|_| {
             let mut s = connect(&gw);
-            s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-            assert_eq!(read_one(&mut s).status, 200);
+            get_ok(&mut s, "/a");
             s
         })
         .collect();
