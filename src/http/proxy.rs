@@ -124,21 +124,16 @@ impl ProxyHttp for Gateway {
         Ctx::default()
     }
 
-    /// The head is parsed: its deadline ends, and the keep-alive this connection gets
-    /// is riskgate's (`server.keepalive_timeout`, 0: none), not Pingora's unbounded one.
-    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        // the head is parsed: its deadline ends, and the keep-alive this connection gets
+        // is riskgate's (`server.keepalive_timeout`, 0: none), not Pingora's unbounded one
         if let Some(s) = ClientStream::of(session.stream()) {
             s.head_done();
         }
-        let snap = ctx.snap.get_or_insert_with(|| self.state.load_full());
+        let snap = self.state.load_full();
         if snap.config.client_limits.keepalive_timeout.is_zero() {
             session.set_keepalive(None);
         }
-        Ok(())
-    }
-
-    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let snap = ctx.snap.take().unwrap_or_else(|| self.state.load_full());
         if let Some(c) = &snap.cluster {
             c.connect_soon();
         }
