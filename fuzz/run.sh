@@ -9,8 +9,7 @@ cd "$(dirname "$0")"
 secs="${1:-60}"
 shift || true
 all=(config forwarded_for paths lists mmdb json_fields accept_language replay_lines)
-targets=("${@:-${all[@]}}")
-if [ "$#" -eq 0 ]; then targets=("${all[@]}"); fi
+if [ "$#" -eq 0 ]; then targets=("${all[@]}"); else targets=("$@"); fi
 root=..
 
 seed() { # seed TARGET FILE... : copy real fixtures into the target's corpus
@@ -47,7 +46,11 @@ line_seeds replay_lines \
   '203.0.113.7 - - [22/Nov/2026:09:21:52 +0000] "POST /api/apply-coupon HTTP/1.1" 200 12 "-" "curl/8.0" "89.160.20.112"' \
   '{"time":"2026-11-22T09:21:52Z","ip":"2001:db8::1","method":"POST","path":"/signup?ref=A","headers":{"accept-language":"de"},"body":{"code":"X"}}'
 
-cargo fuzz build --sanitizer none "${targets[@]/#/}" >/dev/null 2>&1 || cargo fuzz build --sanitizer none
+if [ "$#" -eq 0 ]; then
+  cargo fuzz build --sanitizer none
+else
+  for t in "${targets[@]}"; do cargo fuzz build --sanitizer none "$t"; done
+fi
 failed=0
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
