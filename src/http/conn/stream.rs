@@ -176,21 +176,27 @@ impl AsyncRead for ClientStream {
             return Poll::Pending;
         };
         let this = &mut *self;
-        let at = this.born + Duration::from_nanos(due);
-        match &mut this.timer {
-            Some((sleep, armed)) if *armed == due => {
-                if sleep.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
+        let at = |ns: u64| tokio::time::Instant::from_std(this.born + Duration::from_nanos(ns));
+        // One timer a connection, re-armed lazily: each answered request moves the
+        // deadline later, and the timer is left where it was (no timer-wheel work a
+        // request); when it fires before the deadline now due, it is armed again for
+        // that. Only a deadline that moved earlier (a head begun) resets it at once.
+        let (sleep, armed) = this
+            .timer
+            .get_or_insert_with(|| (Box::pin(tokio::time::sleep_until(at(due))), due));
+        if due < *armed {
+            sleep.as_mut().reset(at(due));
+            *armed = due;
+        }
+        loop {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
-            slot => {
-                let mut sleep = Box::pin(tokio::time::sleep_until(at.into()));
-                let fired = sleep.as_mut().poll(cx).is_ready();
-                *slot = Some((sleep, due));
-                if !fired {
-                    return Poll::Pending;
-                }
+            if *armed >= due {
+                break;
             }
+            sleep.as_mut().reset(at(due));
+            *armed = due;
         }
         let started = this.phase.state.load(Ordering::Acquire) == HEAD;
         if head && started {
