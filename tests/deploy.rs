@@ -230,8 +230,9 @@ fn fetch_script_is_valid_shell_and_writes_what_the_production_config_reads() {
 #[test]
 fn every_yaml_example_in_the_operator_guide_is_a_valid_config() {
     let guide = read("docs/operator-guide.md");
-    // signing keys the examples name are files of ours here
+    // signing keys and the admin token the examples name are files of ours here
     let keys = tempfile::tempdir().unwrap();
+    let token = write(keys.path(), "admin.token", "6f1c0d2e9a8b7c6d5e4f3a2b1c0d9e8f\n");
     let mut n = 0;
     for block in guide.split("```yaml").skip(1) {
         let mut yaml = block.split("```").next().unwrap().to_string();
@@ -241,6 +242,7 @@ fn every_yaml_example_in_the_operator_guide_is_a_valid_config() {
             let file = write(keys.path(), &name, &"k".repeat(32));
             yaml.replace_range(at..end, &file);
         }
+        yaml = yaml.replace("/etc/riskgate/admin.token", &token);
         // examples that name `list:deny` get a deny list, unless they bring an intel block
         let intel = if yaml.contains("\nintel:") || yaml.starts_with("intel:") {
             ""
@@ -252,5 +254,5 @@ fn every_yaml_example_in_the_operator_guide_is_a_valid_config() {
             .unwrap_or_else(|e| panic!("example {n} of the guide does not compile:\n{yaml}\n{e}"));
         n += 1;
     }
-    assert_eq!(n, 10);
+    assert_eq!(n, 12);
 }
