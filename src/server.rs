@@ -211,12 +211,16 @@ pub fn build(
         "reload",
         ReloadService(reloader.clone()),
     ));
+    // the admin port's connections get the same deadlines as the proxy's
     let mut admin = pingora::services::listening::Service::new(
         "admin".to_string(),
-        AdminApp {
-            state: state.clone(),
-            reloader,
-        },
+        crate::http::conn::Bounded::deadlines_only(
+            AdminApp {
+                state: state.clone(),
+                reloader,
+            },
+            state.clone(),
+        ),
     );
     match bound.pingora_addr(bound.admin) {
         (a, Some(o)) => admin.add_tcp_with_settings(&a, o),

@@ -232,7 +232,11 @@ fn every_yaml_example_in_the_operator_guide_is_a_valid_config() {
     let guide = read("docs/operator-guide.md");
     // signing keys and the admin token the examples name are files of ours here
     let keys = tempfile::tempdir().unwrap();
-    let token = write(keys.path(), "admin.token", "6f1c0d2e9a8b7c6d5e4f3a2b1c0d9e8f\n");
+    let token = write(
+        keys.path(),
+        "admin.token",
+        "6f1c0d2e9a8b7c6d5e4f3a2b1c0d9e8f\n",
+    );
     let mut n = 0;
     for block in guide.split("```yaml").skip(1) {
         let mut yaml = block.split("```").next().unwrap().to_string();

@@ -333,6 +333,35 @@ fn a_trickled_head_is_cut_off_at_header_timeout() {
 }
 
 #[test]
+fn the_admin_port_is_bounded_too() {
+    let gw = start(&format!(
+        "server: {{ header_timeout: 1s, keepalive_timeout: 1s }}\n{}",
+        routes()
+    ));
+    let admin = || {
+        let s = TcpStream::connect(gw.admin).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s
+    };
+    // an unfinished head is cut off
+    let mut s = admin();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    assert!(
+        closed_within(&mut s, 10),
+        "a trickled admin head was never cut off"
+    );
+    // answered, then idle past keepalive_timeout: closed
+    let mut s = admin();
+    get_ok(&mut s, "/healthz");
+    get_ok(&mut s, "/metrics");
+    assert!(
+        closed_within(&mut s, 10),
+        "an idle admin connection stayed open"
+    );
+}
+
+#[test]
 fn a_head_past_max_header_bytes_closes_the_connection() {
     let gw = start(&format!(
         "server: {{ max_header_bytes: 8KiB }}\n{}",

@@ -16,6 +16,7 @@ use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
+use crate::http::conn::stream::ClientStream;
 use crate::state::reload::Reloader;
 use crate::state::SharedSnapshot;
 
@@ -75,7 +76,22 @@ fn percent_decode(s: &str) -> String {
 
 #[async_trait]
 impl ServeHttp for AdminApp {
+    /// The admin port's connections have the proxy's deadlines (`server.*`): the
+    /// head's deadline ends here, the keep-alive wait begins once it is answered.
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        if let Some(s) = ClientStream::of(session.stream()) {
+            s.head_done();
+        }
+        let r = self.answer(session).await;
+        if let Some(s) = ClientStream::of(session.stream()) {
+            s.request_done();
+        }
+        r
+    }
+}
+
+impl AdminApp {
+    async fn answer(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
         let method = req.method.clone();
         let path = req.uri.path().to_string();

@@ -2,7 +2,8 @@
 //! counted against its address's `server.max_connections_per_ip` (trusted proxies
 //! aside: their pooled connections carry many clients), and its stream gets the
 //! keep-alive and header deadlines ([`stream::ClientStream`]). Pingora's own app runs
-//! on the wrapped stream unchanged.
+//! on the wrapped stream unchanged. The admin port's connections get the deadlines
+//! only ([`Bounded::deadlines_only`]).
 //!
 //! The service also starts, on the proxy's own runtime, what must be ready before the
 //! first request (the cluster's connection), so that no call crosses threads.
@@ -26,15 +27,27 @@ use stream::{ClientStream, Deadlines};
 pub struct Bounded<A> {
     app: Arc<A>,
     state: SharedSnapshot,
-    per_ip: Arc<PerIp>,
+    /// the per-address count, for the proxy's listeners (the admin port has the
+    /// deadlines only: its clients are operators and scrapers)
+    per_ip: Option<Arc<PerIp>>,
 }
 
 impl<A> Bounded<A> {
+    /// The proxy's clients: deadlines, and counted against `max_connections_per_ip`.
     pub fn new(app: A, state: SharedSnapshot) -> Bounded<A> {
         Bounded {
             app: Arc::new(app),
             state,
-            per_ip: Arc::new(PerIp::default()),
+            per_ip: Some(Arc::new(PerIp::default())),
+        }
+    }
+
+    /// The deadlines only (the admin port).
+    pub fn deadlines_only(app: A, state: SharedSnapshot) -> Bounded<A> {
+        Bounded {
+            app: Arc::new(app),
+            state,
+            per_ip: None,
         }
     }
 }
@@ -58,10 +71,10 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Bounded<A> {
             });
             (cfg.client_limits, trusted)
         };
-        let held: Option<Arc<dyn Send + Sync>> = match peer {
+        let held: Option<Arc<dyn Send + Sync>> = match (peer, &self.per_ip) {
             // a trusted proxy's connections are not capped
-            Some(ip) if !trusted => {
-                match PerIp::admit(&self.per_ip, ip, limits.max_connections_per_ip) {
+            (Some(ip), Some(per_ip)) if !trusted => {
+                match PerIp::admit(per_ip, ip, limits.max_connections_per_ip) {
                     Some(h) => Some(Arc::new(h)),
                     None => {
                         tracing::debug!(client = %ip, max = limits.max_connections_per_ip, "connection refused: server.max_connections_per_ip");
