@@ -497,6 +497,23 @@ fn bad_bodies_are_answered_as_nginx_would() {
     assert_eq!(seen.body, body.to_vec());
     assert_eq!(seen.header("expect"), None);
     assert_eq!(seen.header("x-risk-action"), Some("allow"));
+    // a body riskgate does not read (compressed): the origin is asked for the 100,
+    // and the client gets it from there
+    let mut s = connect(&gw);
+    s.write_all(
+        head(&format!(
+            "Content-Length: {}\r\nContent-Encoding: gzip\r\nExpect: 100-continue\r\n",
+            body.len()
+        ))
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(read_one(&mut s).status, 100);
+    s.write_all(body).unwrap();
+    assert_eq!(read_one(&mut s).status, 200);
+    let seen = last_seen(&gw, "/body");
+    assert_eq!(seen.header("expect"), Some("100-continue"));
+    assert_eq!(seen.header("x-risk-reasons"), Some("unreadable_body"));
 }
 
 // ---------------------------------------------------------------- 5: spelling

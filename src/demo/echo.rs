@@ -135,6 +135,12 @@ async fn connection(stream: TcpStream, rec: Recorder) -> std::io::Result<()> {
         let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         rec.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let close = get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        // as any HTTP/1.1 server: a client that waits for `100 Continue` gets it
+        if get("expect").is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue")) {
+            r.get_mut()
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await?;
+        }
         let body = if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
             read_chunked(&mut r).await?
         } else {

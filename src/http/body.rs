@@ -20,6 +20,9 @@ pub struct ReadBody {
     /// the whole body when it was read within the limit, else why it could not be
     pub outcome: Result<Bytes, Unreadable>,
     pub replay: Replay,
+    /// riskgate answered the client's `Expect: 100-continue` itself (the origin must
+    /// not be asked again)
+    pub continued: bool,
 }
 
 /// Bytes read before the decision that Pingora's retry buffer could not keep: they go
@@ -66,12 +69,16 @@ pub async fn read(session: &mut Session, limit: usize, timeout: Duration) -> Res
         .and_then(|v| v.trim().parse::<u64>().ok());
     // compressed, or padded past the limit: not read at all, forwarded as it comes
     if let Some(u) = fields::refused(h, declared, limit) {
+        // (a client that expects `100 Continue` gets it from the origin, which reads
+        // the body)
         return Ok(ReadBody {
             outcome: Err(u),
             replay: Replay::default(),
+            continued: false,
         });
     }
-    if expects_continue(h) && !session.as_mut().is_body_done() {
+    let continued = expects_continue(h) && !session.as_mut().is_body_done();
+    if continued {
         session.write_continue_response().await?;
     }
     session.as_mut().enable_retry_buffering();
@@ -123,5 +130,6 @@ pub async fn read(session: &mut Session, limit: usize, timeout: Duration) -> Res
             Ok(read.clone())
         },
         replay: Replay(truncated.then_some(read)),
+        continued,
     })
 }

@@ -38,6 +38,8 @@ struct Matched {
     route: usize,
     /// body bytes read for the decision that Pingora will not replay itself
     replay: body::Replay,
+    /// riskgate sent `100 Continue` itself
+    continued: bool,
     facts: Facts,
     decision: Decision,
     started: Instant,
@@ -154,11 +156,11 @@ impl ProxyHttp for Gateway {
         let policy = &cfg.policies[pi];
         // the request's own evidence: only what the policy reads, the body only when a
         // field is in it
-        let (read, replay) = if policy.needs_body {
+        let (read, replay, continued) = if policy.needs_body {
             let r = body::read(session, cfg.body_limit, cfg.client_limits.body_timeout).await?;
-            (Some(r.outcome), r.replay)
+            (Some(r.outcome), r.replay, r.continued)
         } else {
-            (None, body::Replay::default())
+            (None, body::Replay::default(), false)
         };
         let req = session.req_header();
         let (values, unreadable) = if policy.fields.is_empty() {
@@ -232,6 +234,7 @@ impl ProxyHttp for Gateway {
         ctx.matched = Some(Box::new(Matched {
             route,
             replay,
+            continued,
             facts,
             decision,
             started,
@@ -273,9 +276,8 @@ impl ProxyHttp for Gateway {
         if let (Some(m), Some(snap)) = (&ctx.matched, &ctx.snap) {
             let cfg = &snap.config;
             let route = &cfg.routes[m.route].header;
-            let policy = &cfg.policies[cfg.routes[m.route].policy];
-            let limits = &policy.limits;
-            if policy.needs_body {
+            let limits = &cfg.policies[cfg.routes[m.route].policy].limits;
+            if m.continued {
                 // riskgate answered `100 Continue` and read the body itself
                 upstream.remove_header(&http::header::EXPECT);
             }
