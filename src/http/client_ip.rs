@@ -8,7 +8,8 @@ use http::HeaderMap;
 use crate::config::{ClientIpConfig, IntelConfig, IpHeader};
 use crate::intel::{canonical, Facts, Intel};
 
-fn trusted(cfg: &ClientIpConfig, ip: IpAddr) -> bool {
+/// Whether `ip` (canonical) is one of `trusted_proxies`.
+pub fn trusted(cfg: &ClientIpConfig, ip: IpAddr) -> bool {
     cfg.trusted_proxies.iter().any(|n| n.contains(&ip))
 }
 

@@ -63,19 +63,15 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Bounded<A> {
         let (limits, trusted) = {
             let snap = self.state.load();
             let cfg = &snap.config;
-            let trusted = peer.is_some_and(|ip| {
-                cfg.client_ip
-                    .trusted_proxies
-                    .iter()
-                    .any(|n| n.contains(&ip))
-            });
+            let trusted =
+                peer.is_some_and(|ip| crate::http::client_ip::trusted(&cfg.client_ip, ip));
             (cfg.client_limits, trusted)
         };
-        let held: Option<Arc<dyn Send + Sync>> = match (peer, &self.per_ip) {
+        let held = match (peer, &self.per_ip) {
             // a trusted proxy's connections are not capped
             (Some(ip), Some(per_ip)) if !trusted => {
                 match PerIp::admit(per_ip, ip, limits.max_connections_per_ip) {
-                    Some(h) => Some(Arc::new(h)),
+                    Some(h) => Some(h),
                     None => {
                         tracing::debug!(client = %ip, max = limits.max_connections_per_ip, "connection refused: server.max_connections_per_ip");
                         return None;

@@ -63,7 +63,7 @@ pub struct ClientStream {
     /// bytes read since the head in progress began
     head_bytes: usize,
     /// held while the connection is open (the per-address count)
-    _guard: Option<Arc<dyn Send + Sync>>,
+    _held: Option<super::per_ip::Held>,
 }
 
 impl std::fmt::Debug for ClientStream {
@@ -76,7 +76,7 @@ impl std::fmt::Debug for ClientStream {
 }
 
 impl ClientStream {
-    pub fn new(inner: Stream, limits: Deadlines, guard: Option<Arc<dyn Send + Sync>>) -> Self {
+    pub fn new(inner: Stream, limits: Deadlines, held: Option<super::per_ip::Held>) -> Self {
         ClientStream {
             inner,
             phase: Phase {
@@ -88,7 +88,7 @@ impl ClientStream {
             limits,
             timer: None,
             head_bytes: 0,
-            _guard: guard,
+            _held: held,
         }
     }
 
