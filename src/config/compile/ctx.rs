@@ -46,6 +46,41 @@ impl Ctx<'_> {
         }
     }
 
+    /// The trimmed content of a secret's file (`file`, relative to the config), at
+    /// least `min` bytes; `None` with the problem recorded under `key`. `what` names
+    /// the secret and `hint` how to make one, in the message.
+    pub(super) fn secret_file(
+        &mut self,
+        key: &str,
+        file: &str,
+        min: usize,
+        what: &str,
+        hint: &str,
+    ) -> Option<Vec<u8>> {
+        let path = self.path(file.trim());
+        match std::fs::read(&path) {
+            Err(e) => {
+                self.err(key, format!("cannot read `{}`: {e}", path.display()));
+                None
+            }
+            Ok(bytes) => {
+                let secret = bytes.trim_ascii();
+                if secret.len() < min {
+                    self.err(
+                        key,
+                        format!(
+                            "`{}` holds {} bytes; {what} needs at least {min} (e.g. `{hint}`)",
+                            path.display(),
+                            secret.len()
+                        ),
+                    );
+                    return None;
+                }
+                Some(secret.to_vec())
+            }
+        }
+    }
+
     pub(super) fn duration(&mut self, key: &str, f: Opt<String>, default: Duration) -> Duration {
         match self.get(key, f) {
             None => default,

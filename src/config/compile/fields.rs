@@ -137,26 +137,14 @@ pub(super) fn compile_hash_key(cx: &mut Ctx, raw: Opt<String>) -> HashKey {
     let Some(p) = cx.get("hash_key", raw) else {
         return HashKey::process();
     };
-    let path = cx.path(p.trim());
-    match std::fs::read(&path) {
-        Err(e) => {
-            cx.err("hash_key", format!("cannot read `{}`: {e}", path.display()));
-            HashKey::process()
-        }
-        Ok(bytes) => {
-            let secret = bytes.trim_ascii();
-            if secret.len() < HASH_KEY_MIN_BYTES {
-                cx.err(
-                    "hash_key",
-                    format!(
-                        "`{}` holds {} bytes; a hash key needs at least {HASH_KEY_MIN_BYTES} (e.g. `openssl rand -hex 32`)",
-                        path.display(),
-                        secret.len()
-                    ),
-                );
-                return HashKey::process();
-            }
-            HashKey::derive(secret)
-        }
+    match cx.secret_file(
+        "hash_key",
+        &p,
+        HASH_KEY_MIN_BYTES,
+        "a hash key",
+        "openssl rand -hex 32",
+    ) {
+        Some(secret) => HashKey::derive(&secret),
+        None => HashKey::process(),
     }
 }

@@ -126,41 +126,24 @@ pub const ADMIN_TOKEN_MIN_BYTES: usize = 16;
 /// `admin_token_file`: the file's trimmed content is the token.
 pub(super) fn compile_admin_token(cx: &mut Ctx, raw: Opt<String>) -> Option<AdminToken> {
     let p = cx.get("admin_token_file", raw)?;
-    let path = cx.path(p.trim());
-    match std::fs::read(&path) {
-        Err(e) => {
-            cx.err(
-                "admin_token_file",
-                format!("cannot read `{}`: {e}", path.display()),
-            );
-            None
-        }
-        Ok(bytes) => {
-            let t = bytes.trim_ascii();
-            if t.len() < ADMIN_TOKEN_MIN_BYTES {
-                cx.err(
-                    "admin_token_file",
-                    format!(
-                        "`{}` holds {} bytes; an admin token needs at least {ADMIN_TOKEN_MIN_BYTES} (e.g. `openssl rand -hex 32`)",
-                        path.display(),
-                        t.len()
-                    ),
-                );
-                return None;
-            }
-            if t.iter().any(|b| !b.is_ascii_graphic()) {
-                cx.err(
-                    "admin_token_file",
-                    format!(
-                        "`{}`: a token is printable ASCII without spaces (it is sent in a header)",
-                        path.display()
-                    ),
-                );
-                return None;
-            }
-            Some(AdminToken::new(t))
-        }
+    let t = cx.secret_file(
+        "admin_token_file",
+        &p,
+        ADMIN_TOKEN_MIN_BYTES,
+        "an admin token",
+        "openssl rand -hex 32",
+    )?;
+    if t.iter().any(|b| !b.is_ascii_graphic()) {
+        cx.err(
+            "admin_token_file",
+            format!(
+                "`{}`: a token is printable ASCII without spaces (it is sent in a header)",
+                cx.path(p.trim()).display()
+            ),
+        );
+        return None;
     }
+    Some(AdminToken::new(&t))
 }
 
 /// `server.keepalive_timeout`, `server.header_timeout`, `server.max_connections_per_ip`

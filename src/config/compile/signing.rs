@@ -54,28 +54,10 @@ pub(super) fn compile_signing(cx: &mut Ctx, raw: Opt<RawSigning>) -> Vec<Key> {
             continue;
         }
         ids.push(id.clone());
-        let path = cx.path(file.trim());
-        match std::fs::read(&path) {
-            Err(e) => cx.err(
-                &join(&key, "file"),
-                format!("cannot read `{}`: {e}", path.display()),
-            ),
-            Ok(bytes) => {
-                let secret = bytes.trim_ascii();
-                if secret.len() < MIN_KEY_BYTES {
-                    cx.err(
-                        &join(&key, "file"),
-                        format!(
-                            "`{}` holds {} bytes; a signing key needs at least {MIN_KEY_BYTES} (e.g. `openssl rand -hex 32 > {}`)",
-                            path.display(),
-                            secret.len(),
-                            path.display()
-                        ),
-                    );
-                } else {
-                    keys.push(Key::new(&id, secret));
-                }
-            }
+        let hint = format!("openssl rand -hex 32 > {}", cx.path(file.trim()).display());
+        let at = join(&key, "file");
+        if let Some(secret) = cx.secret_file(&at, &file, MIN_KEY_BYTES, "a signing key", &hint) {
+            keys.push(Key::new(&id, &secret));
         }
     }
     keys

@@ -130,14 +130,28 @@ impl ClientStream {
         }
     }
 
-    /// Bytes came while waiting for a request: a head has begun.
-    fn saw_bytes(&self) {
-        if self.phase.state.load(Ordering::Acquire) == IDLE {
-            if self.phase.reused.load(Ordering::Relaxed) {
-                self.phase.since.store(self.now(), Ordering::Relaxed);
+    /// `n` bytes were read: while waiting for a request, a head begins; while a head
+    /// is read, they count against `max_head`.
+    fn saw_bytes(&mut self, n: usize) -> io::Result<()> {
+        match self.phase.state.load(Ordering::Acquire) {
+            IDLE => {
+                if self.phase.reused.load(Ordering::Relaxed) {
+                    self.phase.since.store(self.now(), Ordering::Relaxed);
+                }
+                self.phase.state.store(HEAD, Ordering::Release);
+                self.head_bytes = n;
             }
-            self.phase.state.store(HEAD, Ordering::Release);
+            HEAD => self.head_bytes += n,
+            _ => return Ok(()),
         }
+        if self.head_bytes > self.limits.max_head {
+            METRICS.heads_too_large.inc();
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the request head is larger than server.max_header_bytes",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -152,20 +166,7 @@ impl AsyncRead for ClientStream {
             Poll::Ready(Ok(())) => {
                 let n = buf.filled().len() - before;
                 if n > 0 {
-                    if self.phase.state.load(Ordering::Acquire) == IDLE {
-                        self.head_bytes = 0;
-                    }
-                    self.saw_bytes();
-                    if self.phase.state.load(Ordering::Acquire) == HEAD {
-                        self.head_bytes += n;
-                        if self.head_bytes > self.limits.max_head {
-                            METRICS.heads_too_large.inc();
-                            return Poll::Ready(Err(io::Error::new(
-                                io::ErrorKind::InvalidData,
-                                "the request head is larger than server.max_header_bytes",
-                            )));
-                        }
-                    }
+                    return Poll::Ready(self.saw_bytes(n));
                 }
                 return Poll::Ready(Ok(()));
             }
