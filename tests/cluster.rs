@@ -12,10 +12,19 @@ use common::*;
 /// The secret every replica shares, so that they hash identifiers alike.
 const HASH_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978";
 
+/// The key file every gateway of this test binary reads, written once: tests run in
+/// parallel, and rewriting it (truncate, then write) let a starting gateway read it empty.
+fn shared_key_file() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("riskgate-cluster-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write(&dir, "hash.key", HASH_KEY)
+    })
+}
+
 fn config(redis: &str, prefix: &str, on_error: &str, timeout: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("riskgate-cluster-key-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = write(&dir, "hash.key", HASH_KEY);
+    let key = shared_key_file();
     format!(
         r#"client_ip: {{ trusted_proxies: ["127.0.0.1/32"] }}
 hash_key: {key}
