@@ -44,13 +44,16 @@ registry! {
     Vpn = "vpn", 30, "the anonymous-IP database says is_anonymous_vpn, or the address is in list `vpn` (and not in list `relay`)";
     Proxy = "proxy", 50, "the anonymous-IP database says is_public_proxy, or the address is in list `proxy` (and not in list `relay`)";
     ResidentialProxy = "residential_proxy", 40, "the anonymous-IP database says is_residential_proxy";
-    Hosting = "hosting", 70, "the anonymous-IP database says is_hosting_provider, or the address is in list `hosting`, or its ASN is in `hosting_asns`, or its AS organisation has a `hosting_org_keywords` word (whole words; `hosting_org_exclude` aside); never for a `relay` address";
+    Hosting = "hosting", 70, "the anonymous-IP database says is_hosting_provider, or the address is in list `hosting`, or its ASN is in `hosting_asns`, or its AS organisation has a `hosting_org_keywords` word (whole words; `hosting_org_exclude` aside); never for a `relay` address nor a known VPN endpoint (`vpn`): one fact counts once";
     Relay = "relay", 0, "the address is a consumer privacy relay's egress (list `relay`, e.g. iCloud Private Relay): a fact, weighted as the operator decides";
     CountryDenied = "country_denied", 100, "the address's country is denied by the policy's `countries`";
     LanguageMismatch = "language_mismatch", 15, "none of the request's Accept-Language languages (q > 0, `ignore_languages` aside) is spoken in the address's country (CLDR territory data); skipped when the header, the country or every language is missing or ignored";
     TimezoneMismatch = "timezone_mismatch", 25, "the policy's `timezone` field names an IANA zone (or an old alias) that none of the address's country's tzdb zones is; skipped when the field, the country or the zone's countries are unknown";
     CountryMismatch = "country_mismatch", 40, "the policy's `declared_country` field is neither the address's country nor in one `regions` group with it";
-    CountryHopping = "country_hopping", 30, "the policy's `hopping` key (a device, a session) was seen from more than `max_countries` countries within `window`";
+    PersonMismatch = "person_mismatch", 50, "the policy's `declared_country` field (the claim: a coupon's, a phone's country) is not the person's — the `timezone` field's zone (else the Accept-Language languages) belongs to no country of the claim's `regions` group — while the address is in the claimed country or its country is unknown: someone from elsewhere claims a country through a network there (\"a user in the USA sees India pricing\"); counted in place of `timezone_mismatch` and `language_mismatch`, one fact once";
+    Traveller = "traveller", 10, "the person (the `timezone` field's zone, else the languages) and the `declared_country` claim agree, and the address is in another country: a customer abroad using their own country's code; counted in place of `country_mismatch`, `timezone_mismatch` and `language_mismatch`, one fact once";
+    CountryHopping = "country_hopping", 30, "a `hopping` key of the policy (a device, a session, a code) was seen from more than `max_countries` countries within `window`";
+    NetworkSpread = "network_spread", 40, "a `spread` key of the policy (a referral code, a single-use coupon, a device) was seen from more than `max_networks` networks (subnets, or ASNs with `by: asn`) within `window`";
     UnreadableBody = "unreadable_body", 30, "the policy reads a form:/json: field but the body is larger than `body_limit`, compressed, or malformed for its content type: padding a body never skips a check";
     RateIp = "rate_ip", 0, "the policy's per-IP limit is exhausted";
     RateSubnet = "rate_subnet", 0, "the policy's per-subnet limit (/24, /48) is exhausted";
@@ -130,6 +133,9 @@ impl Reasons {
     }
     pub fn add(&mut self, s: Signal) {
         self.fixed |= s.bit();
+    }
+    pub fn remove(&mut self, s: Signal) {
+        self.fixed &= !s.bit();
     }
     pub fn is_empty(&self) -> bool {
         self.fixed == 0 && self.lists == 0 && self.rates == 0

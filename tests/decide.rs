@@ -251,7 +251,8 @@ fn reasons_follow_the_contract_order_and_the_score_is_capped() {
     );
     assert_eq!(
         reasons(&c, &d),
-        "tor,vpn,proxy,residential_proxy,hosting,list:deny,list:partners,rate_ip,rate_subnet,rate_asn,lookup_error"
+        // every signal but hosting: a known VPN endpoint is not also hosting
+        "tor,vpn,proxy,residential_proxy,list:deny,list:partners,rate_ip,rate_subnet,rate_asn,lookup_error"
     );
     assert_eq!(d.score, 100);
     assert_eq!(d.network, Network::Tor);
@@ -279,9 +280,9 @@ fn thresholds_are_inclusive() {
 
 #[test]
 fn weights_add_up() {
-    let c = cfg("weights: { vpn: 25, hosting: 20, list:partners: 5 }");
+    let c = cfg("weights: { proxy: 25, hosting: 20, list:partners: 5 }");
     let mut f = facts();
-    f.anon.vpn = true;
+    f.anon.public_proxy = true;
     f.lists = HOSTING | PARTNERS;
     let d = run(&c, &f);
     assert_eq!(d.score, 50);
@@ -484,8 +485,10 @@ fn every_combination_of_fixed_signals_scores_their_capped_sum() {
         f.anon.hosting = mask & 16 != 0;
         f.country = (mask & 32 != 0).then_some(*b"XX");
         f.lookup_errors = u8::from(mask & 64 != 0);
+        // a known VPN endpoint is never also hosting: one fact counts once
+        let counted = if mask & 2 != 0 { mask & !16 } else { mask };
         let want: u32 = (0..7)
-            .filter(|i| mask & (1 << i) != 0)
+            .filter(|i| counted & (1 << i) != 0)
             .map(|i| weights[i])
             .sum::<u32>()
             .min(100);
@@ -501,7 +504,7 @@ fn every_combination_of_fixed_signals_scores_their_capped_sum() {
         assert_eq!(d.action, want_action, "mask {mask:07b}");
         assert_eq!(
             d.reasons.fixed.count_ones(),
-            mask.count_ones(),
+            counted.count_ones(),
             "mask {mask:07b}"
         );
     }
@@ -562,4 +565,36 @@ fn language_mismatch_needs_a_header_a_country_and_a_language_not_spoken_there() 
         LimitOutcome::default(),
     );
     assert!(d.reasons.is_empty());
+}
+
+#[test]
+fn a_known_vpn_endpoint_is_vpn_not_also_hosting() {
+    let c = cfg("{}");
+    // a VPN server in a datacenter list, on a hosting ASN: the VPN fact, once
+    for vpn_by_list in [false, true] {
+        let mut f = facts();
+        if vpn_by_list {
+            f.lists = VPN | HOSTING;
+        } else {
+            f.anon.vpn = true;
+            f.lists = HOSTING;
+        }
+        f.hosting_asn = true;
+        f.hosting_org = true;
+        f.anon.hosting = true;
+        let d = run(&c, &f);
+        assert_eq!(reasons(&c, &d), "vpn", "vpn by list: {vpn_by_list}");
+        assert_eq!(d.score, 30);
+        assert_eq!(d.action, Action::Verify, "privacy-VPN customers verify");
+        assert_eq!(d.network, Network::Vpn);
+    }
+    // a datacenter address that no one calls a VPN is still hosting
+    let mut f = facts();
+    f.lists = HOSTING;
+    let d = run(&c, &f);
+    assert_eq!(reasons(&c, &d), "hosting");
+    assert_eq!(d.action, Action::Block);
+    // a relay that a VPN list carries is a relay: neither
+    f.lists = VPN | HOSTING | RELAY;
+    assert_eq!(reasons(&c, &run(&c, &f)), "relay");
 }

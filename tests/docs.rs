@@ -27,7 +27,7 @@ fn every_config_key_is_in_the_reference() {
         RawPolicy::KEYS,
         RawChecks::KEYS,
         RawField::KEYS,
-        RawHopping::KEYS,
+        RawWatch::KEYS,
         RawThresholds::KEYS,
         RawCountries::KEYS,
         RawSubnetPrefix::KEYS,

@@ -149,7 +149,7 @@ fn a_time_zone_against_the_country() {
             &gw,
             "/c",
             &[JSON, ("X-Client-Timezone", z)],
-            br#"{"code":"PPP-SE-1"}"#,
+            br#"{"code":"WELCOME10"}"#,
             None,
         )
     };
@@ -161,6 +161,40 @@ fn a_time_zone_against_the_country() {
     // not a zone with a country: skipped
     assert_eq!(tz("Etc/UTC"), "");
     assert_eq!(tz("Mars/Base"), "");
+}
+
+/// The person (the page's time zone), the network (the address: Sweden here) and the
+/// claim (a PPP coupon's country), each pair compared, each fact counted once.
+#[test]
+fn the_person_the_network_and_the_claim() {
+    let gw = gateway("1KiB");
+    let case = |zone: &str, code: &str| {
+        outcome(
+            &gw,
+            "/c",
+            &[JSON, ("X-Client-Timezone", zone)],
+            format!(r#"{{"code":"{code}"}}"#).as_bytes(),
+            None,
+        )
+    };
+    // the seeds' fraud: a New York clock claims India pricing through an address there
+    // (here: claims Sweden's through a Swedish one)
+    assert_eq!(case("America/New_York", "PPP-SE-65"), "person_mismatch");
+    assert_eq!(case("Asia/Kolkata", "PPP-FR-65"), "person_mismatch");
+    // a traveller: an Indian clock and an Indian code, abroad in Sweden
+    assert_eq!(case("Asia/Kolkata", "PPP-IN-65"), "traveller");
+    // a region counts as one: a Berlin clock with a French code, from Sweden
+    assert_eq!(case("Europe/Paris", "PPP-DE-65"), "");
+    // at home with a foreign code: the claim alone is foreign, one signal
+    assert_eq!(case("Europe/Stockholm", "PPP-IN-65"), "country_mismatch");
+    // all three apart: the claim is not the network's, nor the person the network's
+    assert_eq!(
+        case("America/New_York", "PPP-IN-65"),
+        "timezone_mismatch,country_mismatch"
+    );
+    // a zone tzdb gives no country says nothing of the person: as before
+    assert_eq!(case("Etc/UTC", "PPP-IN-65"), "country_mismatch");
+    assert_eq!(case("Etc/UTC", "PPP-SE-65"), "");
 }
 
 #[test]
@@ -302,8 +336,16 @@ fn explain_reads_the_fields_from_the_headers_and_body_it_is_given() {
         .iter()
         .map(|s| s["signal"].as_str().unwrap())
         .collect();
-    assert_eq!(sigs, ["timezone_mismatch", "country_mismatch"]);
-    assert_eq!(v["score"], 65);
+    // an Indian clock and an Indian code from Sweden: a traveller, one fact
+    assert_eq!(sigs, ["traveller"]);
+    assert_eq!(v["score"], 10);
+    assert!(
+        v["signals"][0]["because"]
+            .as_str()
+            .is_some_and(|b| b.contains("Asia/Calcutta") && b.contains("IN")),
+        "{}",
+        r.body
+    );
 
     // the CLI, with -H and -d, on the same config
     let (code, out, err) = run_cli(&[
@@ -382,4 +424,142 @@ policies:
     assert!(!hop("/s", gb, "dev-3"));
     assert!(hop("/s", us, "dev-3"));
     wait_until(10, "the window to pass", || !hop("/s", se, "dev-3"));
+}
+
+/// Several keys watched at once: a device's countries and a referral code's countries
+/// and networks, each its own signal, each key apart.
+#[test]
+fn several_keys_watched_for_countries_and_networks() {
+    let gw = start(&format!(
+        r#"client_ip: {{ trusted_proxies: ["127.0.0.1/32"] }}
+intel:
+  mmdb: {{ geo: {geo} }}
+fields:
+  device: cookie:device_id
+  referral: query:ref
+routes:
+  - {{ name: signup, path: /signup, methods: [POST], policy: signup }}
+policies:
+  signup:
+    mode: shadow
+    checks:
+      hopping:
+        - {{ key: device, window: 24h, max_countries: 2 }}
+        - {{ key: referral, window: 24h, max_countries: 1 }}
+      spread: {{ key: referral, by: subnet, window: 1h, max_networks: 3 }}
+"#,
+        geo = data("GeoIP2-City-Test.mmdb"),
+    ));
+    let send = |ip: &str, device: &str, referral: &str| {
+        let cookie = format!("device_id={device}");
+        let path = format!("/signup?ref={referral}");
+        let r = request(
+            gw.addr,
+            "POST",
+            &path,
+            &[("X-Forwarded-For", ip), ("Cookie", cookie.as_str())],
+            "",
+        );
+        assert_eq!(r.status, 200);
+        last_seen(&gw, &path)
+            .header("x-risk-reasons")
+            .unwrap_or("")
+            .to_string()
+    };
+    // one referral code from three /24s of one country (test addresses have none):
+    // within the spread's three networks
+    assert_eq!(send("198.51.100.7", "a", "R1"), "");
+    assert_eq!(send("198.51.100.9", "b", "R1"), "", "the same /24");
+    assert_eq!(send("203.0.113.5", "c", "R1"), "");
+    assert_eq!(send("192.0.2.77", "d", "R1"), "");
+    // a fourth network: spread; another code is its own
+    assert_eq!(send("198.18.0.1", "e", "R1"), "network_spread");
+    assert_eq!(send("198.18.0.1", "e", "R2"), "");
+    // the referral code's countries: Sweden, then Great Britain (more than one)
+    assert_eq!(send("89.160.20.112", "f", "R3"), "");
+    assert_eq!(send("2.125.160.216", "g", "R3"), "country_hopping");
+    // the device's countries, counted apart from the code's
+    assert_eq!(send("89.160.20.112", "h", "R4"), "");
+    assert_eq!(send("2.125.160.216", "h", "R5"), "");
+    assert_eq!(send("216.160.83.56", "h", "R6"), "country_hopping");
+}
+
+/// A relay address whose list gives no region: its country (the relay's data centre)
+/// is reported, but never compared with the person or the claim.
+#[test]
+fn a_relay_egress_without_a_region_is_not_compared_with_the_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    // RFC 8805 lines: the first without a country, the second with the user's region
+    let relay = write(
+        dir.path(),
+        "relay.csv",
+        "81.2.69.160/32,,,,\n216.160.83.56/32,IN,IN-MH,Mumbai,\n",
+    );
+    let gw = start(&format!(
+        r#"client_ip: {{ trusted_proxies: ["127.0.0.1/32"] }}
+intel:
+  mmdb: {{ geo: {geo} }}
+  lists:
+    relay: {{ source: {relay}, format: geofeed }}
+fields:
+  coupon_country: {{ from: "json:/code", pattern: "^PPP-([A-Z]{{2}})-" }}
+  timezone: header:x-client-timezone
+routes:
+  - {{ name: coupon, path: /c, methods: [POST], policy: promo }}
+policies:
+  promo:
+    mode: shadow
+    checks: {{ language: true, timezone: timezone, declared_country: coupon_country }}
+"#,
+        geo = data("GeoIP2-City-Test.mmdb"),
+    ));
+    let case = |ip: &str, zone: &str, lang: &str, code: &str| {
+        let body = format!(r#"{{"code":"{code}"}}"#);
+        let r = request(
+            gw.addr,
+            "POST",
+            "/c",
+            &[
+                ("X-Forwarded-For", ip),
+                ("Content-Type", "application/json"),
+                ("X-Client-Timezone", zone),
+                ("Accept-Language", lang),
+            ],
+            &body,
+        );
+        assert_eq!(r.status, 200);
+        let seen = last_seen(&gw, "/c");
+        (
+            seen.header("x-risk-reasons").unwrap_or("").to_string(),
+            seen.header("x-risk-country").unwrap_or("").to_string(),
+        )
+    };
+    // 81.2.69.160 is in Great Britain by the geo database: the egress, not the user.
+    // A German customer with a German code: nothing to compare it with
+    assert_eq!(
+        case("81.2.69.160", "Europe/Berlin", "de-DE", "PPP-DE-10"),
+        ("relay".to_string(), "GB".to_string())
+    );
+    // but the person still against the claim: an Indian clock claiming Germany
+    assert_eq!(
+        case("81.2.69.160", "Asia/Kolkata", "hi-IN", "PPP-DE-10").0,
+        "relay,person_mismatch"
+    );
+    // without a claim, the person against the network: nothing to compare with
+    assert_eq!(
+        case("81.2.69.160", "Europe/Berlin", "de-DE", "WELCOME10").0,
+        "relay"
+    );
+    // a relay address with a region is compared as the user's country (India here)
+    assert_eq!(
+        case("216.160.83.56", "Europe/Berlin", "de-DE", "WELCOME10"),
+        (
+            "relay,language_mismatch,timezone_mismatch".to_string(),
+            "IN".to_string()
+        )
+    );
+    assert_eq!(
+        case("216.160.83.56", "Europe/Berlin", "de-DE", "PPP-IN-10").0,
+        "relay,person_mismatch"
+    );
 }

@@ -133,14 +133,14 @@ pub async fn explain(
     );
     let (values, unreadable) = fields::extract(&cfg.fields, &policy.fields, hdrs, query, &read);
     let ids = ident::ids_of(&cfg.hash_key, &values, &policy.ids);
-    // what the hopping store (the cluster's, when shared) would say, recording nothing
-    let hop_countries = crate::cluster::hop_countries(
+    // what the watch store (the cluster's, when shared) would say, recording nothing
+    let watched = crate::cluster::watch(
         snap.cluster.as_deref(),
         &snap.hops,
         r.policy,
         policy,
         &ids,
-        facts.country,
+        &facts,
         std::time::Instant::now(),
         false,
     )
@@ -149,7 +149,7 @@ pub async fn explain(
         fields: &values,
         ids: &ids,
         unreadable_body: unreadable,
-        hop_countries,
+        watched,
         ..Request::from_headers(hdrs)
     };
     let fields_json: serde_json::Map<String, Value> = policy

@@ -12,10 +12,11 @@ mod scripts;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::MAX_WATCHES;
 use crate::config::{ClusterConfig, OnClusterError, Policy};
 use crate::evidence::ident::Id;
 use crate::evidence::Request;
-use crate::hops::HopStore;
+use crate::hops::{HopStore, Observation, Watched};
 use crate::intel::Facts;
 use crate::limits::{outcome_of, LimitOutcome, Limiters, Planned};
 use crate::record::metrics::METRICS;
@@ -187,26 +188,62 @@ impl Cluster {
         }
     }
 
-    fn hop_key(&self, policy: &Policy, id: Id) -> String {
-        format!("{}{}:hop:{id}", self.cfg.prefix, policy.name)
+    /// The Redis key of one watch of a key: the prefix, the policy, what the watch
+    /// counts and its place among the policy's watches, and the key's id.
+    fn watch_key(&self, policy: &Policy, o: &Observation) -> String {
+        format!(
+            "{}{}:{}{}:{}",
+            self.cfg.prefix,
+            policy.name,
+            o.spec.what.as_str(),
+            o.watch,
+            o.id
+        )
     }
 
-    async fn shared_hops(
+    /// Every watch of one request in the shared store: one script for all of them
+    /// (in a Redis Cluster one a key, sent at once); per watch, the distinct values.
+    async fn shared_watches(
         &self,
         policy: &Policy,
-        id: Id,
-        country: crate::config::CountryCode,
-        window: Duration,
+        obs: &[Observation],
         record: bool,
-    ) -> Result<usize, CallResult> {
-        let key = self.hop_key(policy, id);
-        let mut inv = self.hops.prepare_invoke();
-        inv.key(&key)
-            .arg(std::str::from_utf8(&country).unwrap_or("ZZ"))
-            .arg(window.as_secs())
-            .arg(u8::from(record));
-        let n: i64 = self.timed(self.link.invoke(&inv)).await?;
-        Ok(n.max(0) as usize)
+    ) -> Result<Watched, CallResult> {
+        let keys: Vec<String> = obs.iter().map(|o| self.watch_key(policy, o)).collect();
+        let args = |inv: &mut redis::ScriptInvocation<'_>, o: &Observation| {
+            inv.arg(crate::hops::value_label(o))
+                .arg(o.spec.window.as_secs())
+                .arg(o.spec.slots());
+        };
+        let call = async {
+            if self.cfg.cluster_mode {
+                let calls = obs.iter().zip(&keys).map(|(o, k)| {
+                    let mut inv = self.hops.prepare_invoke();
+                    inv.arg(u8::from(record)).key(k);
+                    args(&mut inv, o);
+                    let link = &self.link;
+                    async move {
+                        let n: Vec<i64> = link.invoke(&inv).await?;
+                        Ok::<i64, ClusterError>(n.first().copied().unwrap_or(0))
+                    }
+                });
+                futures_util::future::try_join_all(calls).await
+            } else {
+                let mut inv = self.hops.prepare_invoke();
+                inv.arg(u8::from(record));
+                for (o, k) in obs.iter().zip(&keys) {
+                    inv.key(k);
+                    args(&mut inv, o);
+                }
+                self.link.invoke(&inv).await
+            }
+        };
+        let counts: Vec<i64> = self.timed(call).await?;
+        let mut out = [0u16; MAX_WATCHES];
+        for (o, n) in obs.iter().zip(counts) {
+            out[o.watch] = n.clamp(0, i64::from(u16::MAX)) as u16;
+        }
+        Ok(out)
     }
 }
 
@@ -248,30 +285,35 @@ pub async fn check_limits(
     }
 }
 
-/// How many countries the policy's hopping key was seen from within its window, this
-/// request's included and (when `record`) recorded: in the shared store when there is
-/// one, else — and when it fails — in this process's own. `None` when the check does
-/// not apply ([`crate::hops::key_of`]).
+/// What the policy's watches (`hopping`, `spread`) count for a request, this one's
+/// values included and (when `record`) recorded: in the shared store when there is
+/// one, else — and when it fails — in this process's own.
 #[allow(clippy::too_many_arguments)]
-pub async fn hop_countries(
+pub async fn watch(
     cluster: Option<&Cluster>,
     local: &HopStore,
     policy_index: usize,
     policy: &Policy,
     ids: &[Option<Id>],
-    country: Option<crate::config::CountryCode>,
+    facts: &Facts,
     at: Instant,
     record: bool,
-) -> Option<usize> {
-    let (id, country, window) = crate::hops::key_of(policy, ids, country)?;
+) -> Watched {
+    if policy.checks.watches.is_empty() {
+        return [0; MAX_WATCHES];
+    }
+    let obs: Vec<Observation> = crate::hops::observations(policy, ids, facts).collect();
+    if obs.is_empty() {
+        return [0; MAX_WATCHES];
+    }
     if let Some(c) = cluster {
-        match c.shared_hops(policy, id, country, window, record).await {
+        match c.shared_watches(policy, &obs, record).await {
             Ok(n) => {
                 CallResult::Ok.count();
-                return Some(n);
+                return n;
             }
             Err(e) => e.count(),
         }
     }
-    Some(local.count(policy_index, id, country, window, at, record))
+    local.watch(policy_index, obs.into_iter(), at, record)
 }

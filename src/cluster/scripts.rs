@@ -27,29 +27,41 @@ end
 return out
 "#;
 
-/// Country hopping: KEYS[1] is a hash of country → when last seen (s). ARGV: the
-/// country, the window (s), and 1 to record or 0 to peek. Drops countries older than
-/// the window and returns how many remain, this one included. The key expires a
-/// window after its last record.
+/// Hopping and spread: each KEYS[i] is a hash of value (a country, a network) → when
+/// last seen (s). ARGV[1] is 1 to record or 0 to peek; then, per key, the value, the
+/// window (s) and the most values a key keeps. Drops values older than the window,
+/// then (recording) the oldest beyond the most kept, never this request's; returns per
+/// key how many remain, this one included. A key expires a window after its last
+/// record.
 pub const HOPS: &str = r#"
 local now = tonumber(redis.call('TIME')[1])
-local window = tonumber(ARGV[2])
-local record = ARGV[3] == '1'
-if record then redis.call('HSET', KEYS[1], ARGV[1], now) end
-local all = redis.call('HGETALL', KEYS[1])
-local n, seen = 0, false
-for i = 1, #all, 2 do
-  if now - tonumber(all[i + 1]) <= window then
-    n = n + 1
-    if all[i] == ARGV[1] then seen = true end
-  elseif record then
-    redis.call('HDEL', KEYS[1], all[i])
+local record = ARGV[1] == '1'
+local out = {}
+for i, key in ipairs(KEYS) do
+  local value = ARGV[3 * i - 1]
+  local window = tonumber(ARGV[3 * i])
+  local keep = tonumber(ARGV[3 * i + 1])
+  if record then redis.call('HSET', key, value, now) end
+  local all = redis.call('HGETALL', key)
+  local live, seen = {}, false
+  for j = 1, #all, 2 do
+    local t = tonumber(all[j + 1])
+    if now - t <= window then
+      if all[j] == value then seen = true else live[#live + 1] = {all[j], t} end
+    elseif record then
+      redis.call('HDEL', key, all[j])
+    end
   end
+  local n = #live + 1
+  if record then
+    if n > keep then
+      table.sort(live, function(a, b) return a[2] < b[2] end)
+      for j = 1, n - keep do redis.call('HDEL', key, live[j][1]) end
+      n = keep
+    end
+    redis.call('EXPIRE', key, window + 1)
+  end
+  out[i] = n
 end
-if record then
-  redis.call('EXPIRE', KEYS[1], window + 1)
-elseif not seen then
-  n = n + 1
-end
-return n
+return out
 "#;

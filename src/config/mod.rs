@@ -505,20 +505,57 @@ pub struct Checks {
     pub declared_country: Option<usize>,
     /// groups of countries that count as one for `declared_country`
     pub regions: Vec<Vec<CountryCode>>,
-    /// a key field seen from more than `max_countries` countries within `window` →
-    /// `country_hopping`
-    pub hopping: Option<Hopping>,
+    /// what each key field is watched for within a window: its countries (`hopping` →
+    /// `country_hopping`) or its networks (`spread` → `network_spread`); at most
+    /// [`MAX_WATCHES`], hopping first
+    pub watches: Vec<Watch>,
 }
 
 /// The largest `hopping.max_countries`: the store remembers one country more per key.
-pub const MAX_HOP_COUNTRIES: u32 = 3;
+pub const MAX_HOP_COUNTRIES: u32 = 16;
+/// The largest `spread.max_networks`: the store remembers one network more per key.
+pub const MAX_SPREAD_NETWORKS: u32 = 64;
+/// The most `hopping` and `spread` entries of one policy, together.
+pub const MAX_WATCHES: usize = 8;
 
+/// What a watch counts, per key, within its window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Hopping {
+pub enum Watching {
+    /// the countries the key arrives from (`hopping`)
+    Countries,
+    /// the subnets (the policy's `subnet_prefix`: /24, /48) it arrives from (`spread`)
+    Subnets,
+    /// the AS numbers it arrives from (`spread`)
+    Asns,
+}
+
+impl Watching {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Watching::Countries => "countries",
+            Watching::Subnets => "subnets",
+            Watching::Asns => "asns",
+        }
+    }
+}
+
+/// One `hopping` or `spread` entry: a key field seen from more than `max` distinct
+/// countries or networks within `window` is a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watch {
     /// index into [`Config::fields`]
     pub field: usize,
     pub window: Duration,
-    pub max_countries: u32,
+    pub max: u32,
+    pub what: Watching,
+}
+
+impl Watch {
+    /// How many values the store keeps per key: one more than `max`, enough to say
+    /// "more than max" exactly, in memory fixed per key.
+    pub fn slots(&self) -> usize {
+        self.max as usize + 1
+    }
 }
 
 impl Checks {
@@ -527,7 +564,7 @@ impl Checks {
         self.timezone
             .into_iter()
             .chain(self.declared_country)
-            .chain(self.hopping.map(|h| h.field))
+            .chain(self.watches.iter().map(|w| w.field))
     }
 }
 

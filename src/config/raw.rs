@@ -225,15 +225,22 @@ raw_struct! {
     pub timezone: Opt<String>,
     pub declared_country: Opt<String>,
     pub regions: Opt<Vec<Vec<String>>>,
-    pub hopping: Opt<RawHopping>,
+    /// one `{ key, window, max_countries }` or a list of them
+    pub hopping: Opt<Value>,
+    /// one `{ key, window, by, max_networks }` or a list of them
+    pub spread: Opt<Value>,
     }
 }
 
 raw_struct! {
-    pub struct RawHopping {
+    /// A `hopping` or a `spread` entry (which keys each may use is checked when
+    /// compiled).
+    pub struct RawWatch {
     pub key: Opt<String>,
     pub window: Opt<String>,
     pub max_countries: Opt<u32>,
+    pub by: Opt<String>,
+    pub max_networks: Opt<u32>,
     }
 }
 

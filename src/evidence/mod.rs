@@ -11,4 +11,4 @@ pub mod languages;
 pub mod request;
 pub mod timezones;
 
-pub use request::Request;
+pub use request::{Request, Watched};

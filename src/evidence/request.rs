@@ -1,6 +1,12 @@
 //! What one request says about itself, as a check reads it: borrowed from the request,
 //! nothing copied on the live path.
 
+/// What each watch (`hopping`, `spread`) of a policy counted for a request, by watch
+/// index: the distinct countries or networks its key was seen from within the window,
+/// this request's included; 0 when the watch did not apply (no key, no country, no
+/// network).
+pub type Watched = [u16; crate::config::MAX_WATCHES];
+
 /// The request's own evidence. Empty (`Default`) when a request says nothing, as in
 /// `explain` without headers.
 #[derive(Debug, Clone, Copy, Default)]
@@ -15,9 +21,8 @@ pub struct Request<'a> {
     pub ids: &'a [Option<super::ident::Id>],
     /// why the body could not be read, when the policy needed it and it could not be
     pub unreadable_body: Option<super::fields::Unreadable>,
-    /// the countries the policy's hopping key was seen from within its window, this
-    /// request's included (when the key and the country are known)
-    pub hop_countries: Option<usize>,
+    /// what the policy's watches counted (see [`Watched`])
+    pub watched: Watched,
 }
 
 impl Request<'_> {
@@ -44,7 +49,7 @@ impl<'a> Request<'a> {
             fields: &[],
             ids: &[],
             unreadable_body: None,
-            hop_countries: None,
+            watched: [0; crate::config::MAX_WATCHES],
         }
     }
 }

@@ -189,14 +189,14 @@ impl ProxyHttp for Gateway {
         } else {
             ident::ids_of(&cfg.hash_key, &values, &policy.ids)
         };
-        // the hopping key's countries, this request's recorded
-        let hop_countries = cluster::hop_countries(
+        // the watches' countries and networks (hopping, spread), this request's recorded
+        let watched = cluster::watch(
             snap.cluster.as_deref(),
             &snap.hops,
             pi,
             policy,
             &ids,
-            facts.country,
+            &facts,
             started,
             true,
         )
@@ -205,7 +205,7 @@ impl ProxyHttp for Gateway {
             fields: &values,
             ids: &ids,
             unreadable_body: unreadable,
-            hop_countries,
+            watched,
             ..Request::from_headers(&req.headers)
         };
         let mut decision = decide::assess(&facts, &request, policy, &cfg.intel);

@@ -82,6 +82,9 @@ pub struct Facts {
     pub mobile_list: bool,
     /// `country` is the region a `relay` geofeed gave, not the geo database's
     pub country_from_relay: bool,
+    /// `country` is a relay's egress (a `relay` address its list gives no region for):
+    /// reported, but never compared with what the request says of the person
+    pub country_uncertain: bool,
     /// [`source_bit`]s of sources that failed for this address
     pub lookup_errors: u8,
     /// the client-IP header did not name the client: `ip` is unspecified
@@ -103,6 +106,7 @@ impl Facts {
             mobile_asn: false,
             mobile_list: false,
             country_from_relay: false,
+            country_uncertain: false,
             lookup_errors: 0,
             client_ip_invalid: false,
         }
@@ -118,6 +122,16 @@ impl Facts {
             self.connection,
             Some(ConnectionType::CableDsl | ConnectionType::Dialup | ConnectionType::Satellite)
         )
+    }
+
+    /// The country the request's evidence (languages, time zone, a declared country,
+    /// hopping) is compared with: `None` when it is only a relay's egress.
+    pub fn evidence_country(&self) -> Option<CountryCode> {
+        if self.country_uncertain {
+            None
+        } else {
+            self.country
+        }
     }
 
     pub fn country_str(&self) -> Option<&str> {

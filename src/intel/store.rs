@@ -433,9 +433,13 @@ impl Intel {
         if f.lists & cfg.masks.relay != 0 {
             // a privacy relay's geofeed names the user's region, which the geo
             // database (the relay's data centre) cannot know
-            if let Some(cc) = self.relay_country(ip, cfg, f.lists) {
-                f.country = Some(cc);
-                f.country_from_relay = true;
+            match self.relay_country(ip, cfg, f.lists) {
+                Some(cc) => {
+                    f.country = Some(cc);
+                    f.country_from_relay = true;
+                }
+                // the geo database's country is the relay's egress, not the user's
+                None => f.country_uncertain = true,
             }
         }
         f

@@ -130,13 +130,17 @@ impl Engine {
                 (values, ids, unreadable)
             }
         };
-        let hop_countries = crate::hops::key_of(policy, &ids, facts.country)
-            .map(|(id, country, window)| self.hops.observe(pi, id, country, window, at));
+        let watched = self.hops.watch(
+            pi,
+            crate::hops::observations(policy, &ids, &facts),
+            at,
+            true,
+        );
         let request = Request {
             fields: &values,
             ids: &ids,
             unreadable_body: unreadable,
-            hop_countries,
+            watched,
             ..Request::from_headers(&hdrs)
         };
         let mut d = decide::assess(&facts, &request, policy, &cfg.intel);

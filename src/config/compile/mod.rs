@@ -240,7 +240,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
             cx.err(
                 "cluster",
                 format!(
-                    "policy `{}` keys a limit or hopping on a field: with `cluster`, set `hash_key` to a file holding the same secret on every replica (e.g. `openssl rand -hex 32`), or the replicas hash the values differently and share nothing",
+                    "policy `{}` keys a limit, hopping or spread on a field: with `cluster`, set `hash_key` to a file holding the same secret on every replica (e.g. `openssl rand -hex 32`), or the replicas hash the values differently and share nothing",
                     p.name
                 ),
             );

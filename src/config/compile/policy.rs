@@ -228,7 +228,7 @@ pub(super) fn compile_policy(
             KeyPart::Field(i) => Some(*i),
             _ => None,
         })
-        .chain(checks.hopping.map(|h| h.field))
+        .chain(checks.watches.iter().map(|w| w.field))
         .collect();
     ids.sort_unstable();
     ids.dedup();
@@ -370,38 +370,44 @@ fn compile_checks(cx: &mut Ctx, key: &str, raw: Opt<RawChecks>, fields: &[FieldD
         }
         regions.push(g);
     }
-    let hopping = cx.get(&join(key, "hopping"), c.hopping).and_then(|h| {
-        let hkey = join(key, "hopping");
-        cx.unknown(&hkey, &h.unknown, RawHopping::KEYS);
-        let window = cx.duration(
-            &join(&hkey, "window"),
-            h.window,
-            Duration::from_secs(86_400),
-        );
-        let max_countries = match cx.get(&join(&hkey, "max_countries"), h.max_countries) {
-            Some(n) if n == 0 || n > MAX_HOP_COUNTRIES => {
-                cx.err(
-                    &join(&hkey, "max_countries"),
-                    format!("must be 1 to {MAX_HOP_COUNTRIES}"),
-                );
-                2
-            }
-            Some(n) => n,
-            None => 2,
+    let mut watches = Vec::new();
+    for (name, raw) in [("hopping", c.hopping), ("spread", c.spread)] {
+        let wkey = join(key, name);
+        let Some(v) = cx.get(&wkey, raw) else {
+            continue;
         };
-        if cx.get(&join(&hkey, "key"), h.key.clone()).is_none() {
-            cx.err(
-                &hkey,
-                "needs `key`: the field whose countries are counted (a device, a session)",
-            );
+        // one entry, or a list of them
+        let entries: Vec<(String, serde_yaml::Value)> = match v {
+            serde_yaml::Value::Sequence(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(n, item)| (format!("{wkey}[{n}]"), item))
+                .collect(),
+            other => vec![(wkey.clone(), other)],
+        };
+        for (ekey, item) in entries {
+            let w = match serde_yaml::from_value::<RawWatch>(item) {
+                Ok(w) => w,
+                Err(e) => {
+                    cx.err(&ekey, format!("{e}"));
+                    continue;
+                }
+            };
+            if let Some(w) = compile_watch(cx, &ekey, name, w, &field) {
+                watches.push(w);
+            }
         }
-        let f = field(cx, "hopping.key", h.key)?;
-        Some(Hopping {
-            field: f,
-            window,
-            max_countries,
-        })
-    });
+    }
+    if watches.len() > MAX_WATCHES {
+        cx.err(
+            &join(key, "spread"),
+            format!(
+                "{} hopping and spread entries: at most {MAX_WATCHES} a policy",
+                watches.len()
+            ),
+        );
+        watches.truncate(MAX_WATCHES);
+    }
     if !regions.is_empty() && declared_country.is_none() {
         cx.err(
             &rkey,
@@ -414,6 +420,95 @@ fn compile_checks(cx: &mut Ctx, key: &str, raw: Opt<RawChecks>, fields: &[FieldD
         timezone,
         declared_country,
         regions,
-        hopping,
+        watches,
+    }
+}
+
+/// One `hopping` (countries) or `spread` (networks) entry.
+fn compile_watch(
+    cx: &mut Ctx,
+    ekey: &str,
+    kind: &str,
+    w: RawWatch,
+    field: &impl Fn(&mut Ctx, &str, Opt<String>) -> Option<usize>,
+) -> Option<Watch> {
+    let allowed: &[&str] = if kind == "hopping" {
+        &["key", "window", "max_countries"]
+    } else {
+        &["key", "window", "by", "max_networks"]
+    };
+    cx.unknown(ekey, &w.unknown, allowed);
+    for (k, present) in [
+        ("max_countries", w.max_countries.is_some()),
+        ("by", w.by.is_some()),
+        ("max_networks", w.max_networks.is_some()),
+    ] {
+        if present && !allowed.contains(&k) {
+            let hint = if kind == "hopping" {
+                "counts countries: `max_countries` (use `spread` for networks)"
+            } else {
+                "counts networks: `by` and `max_networks` (use `hopping` for countries)"
+            };
+            cx.err(&join(ekey, k), format!("`{kind}` {hint}"));
+        }
+    }
+    let window = cx.duration(&join(ekey, "window"), w.window, Duration::from_secs(86_400));
+    let (what, max) = if kind == "hopping" {
+        let max = bounded(
+            cx,
+            &join(ekey, "max_countries"),
+            w.max_countries,
+            2,
+            MAX_HOP_COUNTRIES,
+        );
+        (Watching::Countries, max)
+    } else {
+        let what = match cx.get(&join(ekey, "by"), w.by).as_deref().map(str::trim) {
+            None | Some("subnet") => Watching::Subnets,
+            Some("asn") => Watching::Asns,
+            Some(other) => {
+                cx.err(&join(ekey, "by"), format!("`{other}` is not subnet or asn"));
+                Watching::Subnets
+            }
+        };
+        let max = bounded(
+            cx,
+            &join(ekey, "max_networks"),
+            w.max_networks,
+            10,
+            MAX_SPREAD_NETWORKS,
+        );
+        (what, max)
+    };
+    if cx.get(&join(ekey, "key"), w.key.clone()).is_none() {
+        let what = if kind == "hopping" {
+            "the field whose countries are counted (a device, a session, a code)"
+        } else {
+            "the field whose networks are counted (a referral code, a coupon, a device)"
+        };
+        cx.err(ekey, format!("needs `key`: {what}"));
+    }
+    let name = format!(
+        "{}.key",
+        ekey.rsplit_once("checks.").map_or(ekey, |(_, t)| t)
+    );
+    let f = field(cx, &name, w.key)?;
+    Some(Watch {
+        field: f,
+        window,
+        max,
+        what,
+    })
+}
+
+/// A count of 1 to `most`, `default` when not given.
+fn bounded(cx: &mut Ctx, key: &str, v: Opt<u32>, default: u32, most: u32) -> u32 {
+    match cx.get(key, v) {
+        Some(n) if n == 0 || n > most => {
+            cx.err(key, format!("must be 1 to {most}"));
+            default
+        }
+        Some(n) => n,
+        None => default,
     }
 }

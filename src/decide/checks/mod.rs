@@ -10,13 +10,14 @@ mod body;
 mod client;
 mod country;
 mod declared;
-mod hopping;
 mod hosting;
 mod language;
 mod lists;
 mod lookup;
+mod person;
 mod relay;
 mod timezone;
+mod watches;
 
 use crate::config::{IntelConfig, Policy};
 use crate::evidence::Request;
@@ -116,7 +117,8 @@ pub fn run(i: &Input, why: &mut impl Why) -> Reasons {
     language::check(i, &mut r, why);
     timezone::check(i, &mut r, why);
     declared::check(i, &mut r, why);
-    hopping::check(i, &mut r, why);
+    person::check(i, &mut r, why);
+    watches::check(i, &mut r, why);
     body::check(i, &mut r, why);
     lists::check(i, &mut r, why);
     lookup::check(i, &mut r, why);

@@ -1,20 +1,16 @@
 //! `timezone_mismatch`: the time zone the request names (a field, e.g. set by the app's
 //! page from `Intl.DateTimeFormat().resolvedOptions().timeZone`) against the zones of
-//! the IP's country (tzdb, old aliases included). Skipped when the field, the country,
-//! or the zone's countries are unknown (`Etc/UTC`, a typo).
+//! the IP's country (tzdb, old aliases included). Skipped when the field, the country
+//! (or it is only a relay's egress), or the zone's countries are unknown (`Etc/UTC`, a
+//! typo).
 
 use super::{Input, Why};
+use crate::config::CountryCode;
 use crate::evidence::timezones;
 use crate::signals::{Reasons, Signal};
 
 pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
-    let Some(field) = i.policy.checks.timezone else {
-        return;
-    };
-    let (Some(zone), Some(country)) = (i.request.field(field), i.facts.country) else {
-        return;
-    };
-    let Some(countries) = timezones::countries_of(zone) else {
+    let (Some((zone, countries)), Some(country)) = (zone(i), i.facts.evidence_country()) else {
         return;
     };
     if !countries.contains(&country) {
@@ -32,4 +28,11 @@ pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
             )
         });
     }
+}
+
+/// The time zone field's value and the countries that use it; `None` when the policy
+/// has no `timezone` field, the request none, or tzdb gives the zone no country.
+pub(super) fn zone<'a>(i: &Input<'a>) -> Option<(&'a str, &'static [CountryCode])> {
+    let zone = i.request.field(i.policy.checks.timezone?)?;
+    Some((zone, timezones::countries_of(zone)?))
 }
