@@ -38,6 +38,7 @@ routes:
   - {{ name: ip, path: /ip, methods: [POST], policy: ip }}
   - {{ name: coupon, path: /coupon, methods: [POST], policy: coupon }}
   - {{ name: hop, path: /hop, methods: [POST], policy: hop }}
+  - {{ name: spread, path: /spread, methods: [POST], policy: spread }}
 policies:
   ip:
     limits: [{{ key: ip, rate: 6/hour }}]
@@ -46,6 +47,9 @@ policies:
   hop:
     mode: shadow
     checks: {{ hopping: {{ key: device, window: 24h, max_countries: 2 }} }}
+  spread:
+    mode: shadow
+    checks: {{ spread: {{ key: device, by: subnet, window: 1h, max_networks: 3 }} }}
 "#,
         geo = data("GeoIP2-City-Test.mmdb"),
     )
@@ -159,6 +163,30 @@ fn two_gateways_on_one_redis_limit_exactly_like_one() {
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["signals"][0]["signal"], "country_hopping", "{}", r.body);
     assert!(calls(&a, "ok") > 0.0 && calls(&b, "ok") > 0.0);
+
+    // one device's networks, replica after replica: more than three /24s is spread
+    let spread = |gw: &Gateway, ip: &str| {
+        assert_eq!(
+            post(gw, "/spread", ip, &[("Cookie", "device_id=farm-1")], ""),
+            200
+        );
+        last_seen(gw, "/spread")
+            .header("x-risk-reasons")
+            .unwrap_or("")
+            .to_string()
+    };
+    for (i, net) in ["198.51.100", "203.0.113", "192.0.2"].iter().enumerate() {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(spread(gw, &format!("{net}.9")), "", "{net}");
+    }
+    assert_eq!(spread(&b, "198.18.0.9"), "network_spread");
+    // memory fixed per key: after 20 more networks the shared record holds four
+    for n in 0..20 {
+        spread(&a, &format!("198.18.{}.9", n + 1));
+    }
+    let keys = redis.cli(&["--scan", "--pattern", "shop:spread:subnets0:*"]);
+    let key = keys.lines().next().expect("the spread key in Redis");
+    assert_eq!(redis.cli(&["HLEN", key]).trim(), "4", "{key}");
 }
 
 /// Two replicas just started, asked before anything else: the first request of each
