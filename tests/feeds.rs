@@ -591,23 +591,39 @@ fn the_shipped_configs_flag_the_clouds_by_name_but_no_access_isp() {
 }
 
 #[test]
-fn the_shipped_mobile_asns_are_a_hundred_named_carriers() {
+fn the_shipped_mobile_asns_are_mobile_networks_each_with_why_it_is_in() {
     let text = std::fs::read_to_string(data("mobile-asns.txt")).unwrap();
     let list = riskgate::intel::asns::AsnList::parse(&text).unwrap();
-    assert!(list.asns.len() >= 100, "{}", list.asns.len());
+    assert!(list.asns.len() >= 60, "{}", list.asns.len());
     assert_eq!(list.skipped, 0, "{:?}", list.first_skipped);
-    // each line: the number, the registered name, the country and brand
+    // each line: the number, the registered name, the country, brand and why it is in
     for l in text.lines().filter(|l| l.starts_with("AS")) {
         let f: Vec<&str> = l.split('\t').collect();
         assert_eq!(f.len(), 3, "{l}");
         assert!(!f[1].trim().is_empty() && f[2].starts_with("# "), "{l}");
+        let (_, why) = f[2].split_once(": ").unwrap_or_else(|| panic!("no reason: {l}"));
+        assert!(why.len() > 20, "{l}");
     }
-    // the big carriers of the big markets
+    // the big mobile networks of the big markets
     for n in [
-        21928, 6167, 20057, 28403, 26615, 55836, 45609, 23693, 9605, 2516, 3320, 35228, 51207,
-        39603, 33771,
+        21928, 6167, 20057, 28403, 55836, 45609, 23693, 9605, 35228, 25135, 51207, 39603, 33771,
     ] {
         assert!(list.asns.binary_search(&n).is_ok(), "AS{n}");
+    }
+    // never an incumbent that runs home lines under the same ASN: Deutsche Telekom,
+    // Orange France, Telstra, KDDI, KT, Airtel's broadband, AT&T's fixed network
+    for n in [3320, 3215, 1221, 2516, 4766, 24560, 7018] {
+        assert!(list.asns.binary_search(&n).is_err(), "AS{n} carries fixed lines");
+    }
+    // and every carrier left out is listed with why, where the selection is made
+    let carriers =
+        std::fs::read_to_string(root().join("tools/mobile-asns/carriers.txt")).unwrap();
+    for n in [3320, 3215, 1221, 2516, 4766, 24560] {
+        let line = carriers
+            .lines()
+            .find(|l| l.starts_with("out ") && l.split_whitespace().nth(2) == Some(&n.to_string()))
+            .unwrap_or_else(|| panic!("AS{n} not listed as left out"));
+        assert!(line.split_once('|').is_some_and(|(_, w)| w.trim().len() > 10), "{line}");
     }
     // and the shipped configs use it
     for file in ["gateway.yaml", "deploy/gateway.production.yaml"] {
