@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Where cargo puts what it builds: CARGO_TARGET_DIR when set, else target/ here.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: demo test deps check build bench bench-instructions bench-replay bench-slow-clients detection fmt clippy fuzz
+.PHONY: demo test deps check build bench bench-instructions bench-replay bench-slow-clients detection evaluate fmt clippy fuzz
 
 # What the build and tests need from Debian, installed when missing: cmake (Pingora's
 # zlib-ng), redis-server (the cluster tests start their own), chromium (the dashboard
@@ -70,6 +70,13 @@ bench-replay: deps
 # IP-to-ASN table from the npm registry into $(TARGET_DIR)/detection. Not part of `make test`.
 detection: deps
 	TARGET_DIR="$(TARGET_DIR)" bash benches/detection.sh
+
+# A realistic week of traffic from real address space (tools/replay-week/realistic.py),
+# replayed through the shipped configs: writes docs/evaluation.md. SEED picks the week;
+# BEFORE=<git rev> adds that revision's gateway.yaml and binary. Downloads like
+# `make detection`, and the generator's MaxMind reader from PyPI. Not part of `make test`.
+evaluate: deps
+	TARGET_DIR="$(TARGET_DIR)" SEED="$(SEED)" BEFORE="$(BEFORE)" bash benches/evaluate.sh
 
 fmt:
 	$(CARGO) fmt --all

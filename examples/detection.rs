@@ -9,6 +9,9 @@
 //! docs/detection.md.
 //!
 //! cargo run --release --example detection -- --country F.mmdb --asn-csv DIR --work DIR
+//!
+//! With `--stage-only` it only stages: the ASN database and `WORK/production.yaml` (the
+//! production config on the local data), which `make evaluate` replays a week through.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -320,6 +323,13 @@ fn main() {
     let asn_db = asn_mmdb(&rows, &work);
 
     let (yaml, _) = production_config(&country, &asn_db);
+    // `make evaluate` replays a week through this same config: written where it can
+    // find it, with the ASN database it points at
+    std::fs::write(work.join("production.yaml"), &yaml).unwrap();
+    if args.iter().any(|a| a == "--stage-only") {
+        eprintln!("wrote {}", work.join("production.yaml").display());
+        return;
+    }
     let cfg = riskgate::config::parse(&yaml, &root().join("deploy/gateway.production.yaml"))
         .unwrap_or_else(|e| panic!("{e}"));
     let t0 = std::time::Instant::now();

@@ -141,6 +141,40 @@ fn production_config_compiles() {
     );
 }
 
+/// Both shipped configs carry the same recommended policies and fields (the production
+/// one starts in shadow mode and shadow-bans): one recommendation, not two that drift.
+#[test]
+fn the_shipped_configs_recommend_the_same_policies() {
+    let policies = |file: &str| -> (serde_yaml::Value, serde_yaml::Value) {
+        let v: serde_yaml::Value = serde_yaml::from_str(&read(file)).unwrap();
+        let mut p = v["policies"].clone();
+        for (_, policy) in p.as_mapping_mut().unwrap().iter_mut() {
+            let m = policy.as_mapping_mut().unwrap();
+            for k in ["mode", "on_block", "on_limit", "countries", "subnet_prefix"] {
+                m.remove(k);
+            }
+        }
+        (p, v["fields"].clone())
+    };
+    let (dev, dev_fields) = policies("gateway.yaml");
+    let (prod, prod_fields) = policies("deploy/gateway.production.yaml");
+    assert_eq!(dev, prod);
+    assert_eq!(dev_fields, prod_fields);
+    // and they use what issue 23 built: the person against the claim, spread, several
+    // hopping keys, a field limit per single-use code and per device
+    let text = read("gateway.yaml");
+    for needle in [
+        "person_mismatch",
+        "traveller",
+        "spread:",
+        "key: referral, window: 24h",
+        "field:personal_code",
+        "field:device",
+    ] {
+        assert!(text.contains(needle), "gateway.yaml lacks {needle}");
+    }
+}
+
 /// `riskgate <args>` with a real config: a usage error exits 2, anything else means the
 /// flags were understood.
 fn flags_accepted(args: &[&str]) {

@@ -601,7 +601,9 @@ fn the_shipped_mobile_asns_are_mobile_networks_each_with_why_it_is_in() {
         let f: Vec<&str> = l.split('\t').collect();
         assert_eq!(f.len(), 3, "{l}");
         assert!(!f[1].trim().is_empty() && f[2].starts_with("# "), "{l}");
-        let (_, why) = f[2].split_once(": ").unwrap_or_else(|| panic!("no reason: {l}"));
+        let (_, why) = f[2]
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("no reason: {l}"));
         assert!(why.len() > 20, "{l}");
     }
     // the big mobile networks of the big markets
@@ -613,17 +615,23 @@ fn the_shipped_mobile_asns_are_mobile_networks_each_with_why_it_is_in() {
     // never an incumbent that runs home lines under the same ASN: Deutsche Telekom,
     // Orange France, Telstra, KDDI, KT, Airtel's broadband, AT&T's fixed network
     for n in [3320, 3215, 1221, 2516, 4766, 24560, 7018] {
-        assert!(list.asns.binary_search(&n).is_err(), "AS{n} carries fixed lines");
+        assert!(
+            list.asns.binary_search(&n).is_err(),
+            "AS{n} carries fixed lines"
+        );
     }
     // and every carrier left out is listed with why, where the selection is made
-    let carriers =
-        std::fs::read_to_string(root().join("tools/mobile-asns/carriers.txt")).unwrap();
+    let carriers = std::fs::read_to_string(root().join("tools/mobile-asns/carriers.txt")).unwrap();
     for n in [3320, 3215, 1221, 2516, 4766, 24560] {
         let line = carriers
             .lines()
             .find(|l| l.starts_with("out ") && l.split_whitespace().nth(2) == Some(&n.to_string()))
             .unwrap_or_else(|| panic!("AS{n} not listed as left out"));
-        assert!(line.split_once('|').is_some_and(|(_, w)| w.trim().len() > 10), "{line}");
+        assert!(
+            line.split_once('|')
+                .is_some_and(|(_, w)| w.trim().len() > 10),
+            "{line}"
+        );
     }
     // and the shipped configs use it
     for file in ["gateway.yaml", "deploy/gateway.production.yaml"] {

@@ -5,7 +5,8 @@
 //! country) is the claim. `timezone_mismatch` and `language_mismatch` compare the
 //! person with the network, `country_mismatch` the claim with the network; this check
 //! compares the claim with the person, and counts what the three comparisons say as
-//! one fact:
+//! one fact. A time zone and languages both foreign to the network are one fact too
+//! (`timezone_mismatch`, the stronger evidence, alone). With a claim:
 //!
 //! - person and claim agree, the network is elsewhere: a customer abroad with their
 //!   own country's code — `traveller`, in place of the three mismatches;
@@ -25,6 +26,11 @@ use crate::signals::{Reasons, Signal};
 
 /// Runs after `language`, `timezone` and `declared`, whose signals it may fold.
 pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
+    // the clock and the languages say one thing of the person against the network:
+    // the clock, the stronger, says it once
+    if r.has(Signal::TimezoneMismatch) {
+        r.remove(Signal::LanguageMismatch);
+    }
     let Some(claim) = declared::claim(i) else {
         return;
     };
