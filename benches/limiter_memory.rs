@@ -45,22 +45,52 @@ fn row(ips: u32, max_keys: usize) {
     );
 }
 
-/// The country-hopping store: `keys` distinct devices, each seen from two countries.
-fn hops_row(keys: u32, max_keys: usize) {
+/// The watch store: `keys` distinct keys, each seen from `values` countries (`hopping`,
+/// max 2) or /24s (`spread`, max 8).
+fn hops_row(keys: u32, max_keys: usize, spread: bool) {
+    use riskgate::config::{Watch, Watching};
+    use riskgate::hops::Observation;
     let before = rss_kib();
     let store = riskgate::hops::HopStore::new(max_keys);
-    let day = std::time::Duration::from_secs(86_400);
+    let spec = if spread {
+        Watch {
+            field: 0,
+            window: std::time::Duration::from_secs(86_400),
+            max: 8,
+            what: Watching::Subnets,
+        }
+    } else {
+        Watch {
+            field: 0,
+            window: std::time::Duration::from_secs(86_400),
+            max: 2,
+            what: Watching::Countries,
+        }
+    };
+    let values: Vec<u32> = if spread {
+        (0..10u32).map(|n| (198 << 24) | (n << 8)).collect()
+    } else {
+        vec![u32::from(b'S') << 8 | u32::from(b'E'), u32::from(b'G') << 8 | u32::from(b'B')]
+    };
     let key = riskgate::config::HashKey::process();
     let t0 = Instant::now();
     for i in 0..keys {
-        let dev = Id::of(&key, &format!("device-{i:08x}"));
-        store.observe(0, dev, *b"SE", day, t0);
-        store.observe(0, dev, *b"GB", day, t0);
+        let id = Id::of(&key, &format!("key-{i:08x}"));
+        for &value in &values {
+            let o = Observation {
+                watch: 0,
+                spec,
+                id,
+                value,
+            };
+            store.count(0, &o, t0, true);
+        }
     }
-    let per = t0.elapsed().as_nanos() as f64 / f64::from(keys * 2);
+    let per = t0.elapsed().as_nanos() as f64 / f64::from(keys * values.len() as u32);
     let after = rss_kib();
     println!(
-        "| hopping | {:>9} | {:>10} | {:>9} | {:>8.1} MiB | {:>6.0} ns |",
+        "| {} | {:>9} | {:>10} | {:>9} | {:>8.1} MiB | {:>6.0} ns |",
+        if spread { "spread (10 /24s, max 8)" } else { "hopping (2 countries)" },
         keys,
         max_keys,
         store.len(),
@@ -121,12 +151,15 @@ fn child_rows(exe: &str, flag: &str, rows: &[(u32, usize)]) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let Some(pos) = args.iter().position(|a| a == "--hops") {
-        hops_row(
-            args[pos + 1].parse().unwrap(),
-            args[pos + 2].parse().unwrap(),
-        );
-        return;
+    for (flag, spread) in [("--hops", false), ("--spread", true)] {
+        if let Some(pos) = args.iter().position(|a| a == flag) {
+            hops_row(
+                args[pos + 1].parse().unwrap(),
+                args[pos + 2].parse().unwrap(),
+                spread,
+            );
+            return;
+        }
     }
     if let Some(pos) = args.iter().position(|a| a == "--fields") {
         fields_row(
@@ -166,6 +199,7 @@ fn main() {
         &[(1_000_000, 1_000_000), (5_000_000, 1_000_000)]
     };
     child_rows(&args[0], "--hops", hops);
+    child_rows(&args[0], "--spread", hops);
     println!("\n| field limits: distinct codes | max_keys | coupon keys | referral×/24 keys | RSS growth | per request |");
     println!("|---:|---:|---:|---:|---:|---:|");
     let fields: &[(u32, usize)] = if quick {
