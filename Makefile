@@ -76,7 +76,7 @@ detection: deps
 # BEFORE=<git rev> adds that revision's gateway.yaml and binary. Downloads like
 # `make detection`, and the generator's MaxMind reader from PyPI. Not part of `make test`.
 evaluate: deps
-	TARGET_DIR="$(TARGET_DIR)" SEED="$(SEED)" BEFORE="$(BEFORE)" bash benches/evaluate.sh
+	TARGET_DIR="$(TARGET_DIR)" SEED="$(SEED)" BEFORE="$(BEFORE)" OUT="$(OUT)" bash benches/evaluate.sh
 
 fmt:
 	$(CARGO) fmt --all

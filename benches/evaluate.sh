@@ -4,6 +4,7 @@
 # the table per scenario and customer group in docs/evaluation.md. Not part of `make test`.
 #   SEED=2026          which week
 #   BEFORE=<git rev>   also replay the gateway.yaml and the binary of that revision
+#   OUT=FILE           write the report there instead of docs/evaluation.md (a held-out week)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -75,4 +76,4 @@ fi
 
 cmd="make evaluate SEED=$SEED${BEFORE:+ BEFORE=$BEFORE}"
 python3 tools/replay-week/report.py --week "$ev/week.jsonl" "${runs[@]}" "${describe[@]}" \
-  --seed "$SEED" --command "$cmd" --out docs/evaluation.md
+  --seed "$SEED" --command "$cmd" --out "${OUT:-docs/evaluation.md}"
