@@ -70,7 +70,10 @@ fn hops_row(keys: u32, max_keys: usize, spread: bool) {
     let values: Vec<u32> = if spread {
         (0..10u32).map(|n| (198 << 24) | (n << 8)).collect()
     } else {
-        vec![u32::from(b'S') << 8 | u32::from(b'E'), u32::from(b'G') << 8 | u32::from(b'B')]
+        vec![
+            u32::from(b'S') << 8 | u32::from(b'E'),
+            u32::from(b'G') << 8 | u32::from(b'B'),
+        ]
     };
     let key = riskgate::config::HashKey::process();
     let t0 = Instant::now();
@@ -90,7 +93,11 @@ fn hops_row(keys: u32, max_keys: usize, spread: bool) {
     let after = rss_kib();
     println!(
         "| {} | {:>9} | {:>10} | {:>9} | {:>8.1} MiB | {:>6.0} ns |",
-        if spread { "spread (10 /24s, max 8)" } else { "hopping (2 countries)" },
+        if spread {
+            "spread (10 /24s, max 8)"
+        } else {
+            "hopping (2 countries)"
+        },
         keys,
         max_keys,
         store.len(),

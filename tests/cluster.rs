@@ -476,6 +476,24 @@ fn a_three_node_redis_cluster_shares_limits_too() {
         .collect();
     assert_eq!(held.iter().sum::<u64>(), 12, "{held:?}");
     assert!(held.iter().filter(|&&k| k > 0).count() >= 2, "{held:?}");
+    // watches too, one script a key: devices whose networks spread, alternating
+    // replicas, each over its three /24s on its fourth
+    for d in 0..6 {
+        let cookie = format!("device_id=rc-{d}");
+        let reasons: Vec<String> = ["198.51.100.9", "203.0.113.9", "192.0.2.9", "198.18.0.9"]
+            .iter()
+            .enumerate()
+            .map(|(i, ip)| {
+                let gw = if (i + d) % 2 == 0 { &a } else { &b };
+                assert_eq!(post(gw, "/spread", ip, &[("Cookie", &cookie)], ""), 200);
+                last_seen(gw, "/spread")
+                    .header("x-risk-reasons")
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(reasons, ["", "", "", "network_spread"], "device rc-{d}");
+    }
     assert_eq!(calls(&a, "error") + calls(&b, "error"), 0.0);
 }
 

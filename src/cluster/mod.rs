@@ -128,16 +128,12 @@ impl Cluster {
             if self.cfg.cluster_mode {
                 // a Redis Cluster spreads the keys over nodes: one script a key, sent
                 // at once
-                let calls = plans.iter().zip(&keys).map(|(p, k)| {
+                let invs = plans.iter().zip(&keys).map(|(p, k)| {
                     let mut inv = self.gcra.prepare_invoke();
                     inv.key(k).arg(micros(p.period)).arg(micros(p.tau));
-                    let link = &self.link;
-                    async move {
-                        let w: Vec<i64> = link.invoke(&inv).await?;
-                        Ok::<i64, ClusterError>(w.first().copied().unwrap_or(0))
-                    }
+                    inv
                 });
-                futures_util::future::try_join_all(calls).await
+                self.each_key(invs).await
             } else {
                 let mut inv = self.gcra.prepare_invoke();
                 for (p, k) in plans.iter().zip(&keys) {
@@ -160,6 +156,20 @@ impl Cluster {
             }
             Err(r) => (r, None),
         }
+    }
+
+    /// In a Redis Cluster, which spreads keys over nodes: one script a key, sent at
+    /// once; each script's first number.
+    async fn each_key<'a>(
+        &self,
+        invs: impl Iterator<Item = redis::ScriptInvocation<'a>>,
+    ) -> Result<Vec<i64>, ClusterError> {
+        let link = &self.link;
+        futures_util::future::try_join_all(invs.map(|inv| async move {
+            let n: Vec<i64> = link.invoke(&inv).await?;
+            Ok::<i64, ClusterError>(n.first().copied().unwrap_or(0))
+        }))
+        .await
     }
 
     /// Run a call within `timeout`, timed and counted; `Err` says how it failed.
@@ -217,17 +227,13 @@ impl Cluster {
         };
         let call = async {
             if self.cfg.cluster_mode {
-                let calls = obs.iter().zip(&keys).map(|(o, k)| {
+                let invs = obs.iter().zip(&keys).map(|(o, k)| {
                     let mut inv = self.hops.prepare_invoke();
                     inv.arg(u8::from(record)).key(k);
                     args(&mut inv, o);
-                    let link = &self.link;
-                    async move {
-                        let n: Vec<i64> = link.invoke(&inv).await?;
-                        Ok::<i64, ClusterError>(n.first().copied().unwrap_or(0))
-                    }
+                    inv
                 });
-                futures_util::future::try_join_all(calls).await
+                self.each_key(invs).await
             } else {
                 let mut inv = self.hops.prepare_invoke();
                 inv.arg(u8::from(record));
