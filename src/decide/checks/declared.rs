@@ -8,8 +8,8 @@ use super::{Input, Why};
 use crate::config::CountryCode;
 use crate::signals::{Reasons, Signal};
 
-pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
-    let (Some(d), Some(country)) = (claim(i), i.facts.evidence_country()) else {
+pub fn check(i: &Input, claim: Option<CountryCode>, r: &mut Reasons, why: &mut impl Why) {
+    let (Some(d), Some(country)) = (claim, i.facts.evidence_country()) else {
         return;
     };
     if !same_place(i, d, country) {

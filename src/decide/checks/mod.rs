@@ -115,9 +115,12 @@ pub fn run(i: &Input, why: &mut impl Why) -> Reasons {
     relay::check(i, &mut r, why);
     country::check(i, &mut r, why);
     language::check(i, &mut r, why);
-    timezone::check(i, &mut r, why);
-    declared::check(i, &mut r, why);
-    person::check(i, &mut r, why);
+    // the person's zone and the claim, looked up once for the checks that read them
+    let zone = timezone::zone(i);
+    let claim = declared::claim(i);
+    timezone::check(i, zone, &mut r, why);
+    declared::check(i, claim, &mut r, why);
+    person::check(i, zone, claim, &mut r, why);
     watches::check(i, &mut r, why);
     body::check(i, &mut r, why);
     lists::check(i, &mut r, why);

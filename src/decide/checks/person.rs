@@ -25,16 +25,22 @@ use crate::config::CountryCode;
 use crate::signals::{Reasons, Signal};
 
 /// Runs after `language`, `timezone` and `declared`, whose signals it may fold.
-pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
+pub fn check(
+    i: &Input,
+    zone: timezone::Zone,
+    claim: Option<CountryCode>,
+    r: &mut Reasons,
+    why: &mut impl Why,
+) {
     // the clock and the languages say one thing of the person against the network:
     // the clock, the stronger, says it once
     if r.has(Signal::TimezoneMismatch) {
         r.remove(Signal::LanguageMismatch);
     }
-    let Some(claim) = declared::claim(i) else {
+    let Some(claim) = claim else {
         return;
     };
-    let Some((agrees, by)) = person_agrees(i, claim) else {
+    let Some((agrees, by)) = person_agrees(i, zone, claim) else {
         return;
     };
     let network = i
@@ -76,19 +82,43 @@ pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
     }
 }
 
+/// What speaks for the person.
+#[derive(Clone, Copy)]
+enum By<'a> {
+    Zone(&'a str),
+    Languages,
+}
+
+impl std::fmt::Display for By<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            By::Zone(z) => write!(
+                f,
+                "the time zone `{}`",
+                z.chars().take(64).collect::<String>()
+            ),
+            By::Languages => f.write_str("the Accept-Language languages"),
+        }
+    }
+}
+
 /// Whether the person is from the claimed country (or its `regions` group), and what
-/// says so; `None` when the request says nothing of the person.
-fn person_agrees(i: &Input, claim: CountryCode) -> Option<(bool, String)> {
-    if let Some((zone, countries)) = timezone::zone(i) {
+/// says so; `None` when the request says nothing of the person. Nothing is allocated:
+/// the words are only written when explain asks.
+fn person_agrees<'a>(
+    i: &Input,
+    zone: timezone::Zone<'a>,
+    claim: CountryCode,
+) -> Option<(bool, By<'a>)> {
+    if let Some((zone, countries)) = zone {
         let agrees = countries.iter().any(|&c| declared::same_place(i, c, claim));
-        let zone: String = zone.chars().take(64).collect();
-        return Some((agrees, format!("the time zone `{zone}`")));
+        return Some((agrees, By::Zone(zone)));
     }
     if !i.policy.checks.language {
         return None;
     }
     let agrees = language::speaks(i, claim)?;
-    Some((agrees, "the Accept-Language languages".into()))
+    Some((agrees, By::Languages))
 }
 
 fn name(c: CountryCode) -> String {

@@ -9,8 +9,8 @@ use crate::config::CountryCode;
 use crate::evidence::timezones;
 use crate::signals::{Reasons, Signal};
 
-pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
-    let (Some((zone, countries)), Some(country)) = (zone(i), i.facts.evidence_country()) else {
+pub fn check(i: &Input, zone: Zone, r: &mut Reasons, why: &mut impl Why) {
+    let (Some((zone, countries)), Some(country)) = (zone, i.facts.evidence_country()) else {
         return;
     };
     if !countries.contains(&country) {
@@ -30,9 +30,12 @@ pub fn check(i: &Input, r: &mut Reasons, why: &mut impl Why) {
     }
 }
 
-/// The time zone field's value and the countries that use it; `None` when the policy
-/// has no `timezone` field, the request none, or tzdb gives the zone no country.
-pub(super) fn zone<'a>(i: &Input<'a>) -> Option<(&'a str, &'static [CountryCode])> {
+/// The time zone field's value and the countries that use it.
+pub(super) type Zone<'a> = Option<(&'a str, &'static [CountryCode])>;
+
+/// The request's [`Zone`]; `None` when the policy has no `timezone` field, the request
+/// none, or tzdb gives the zone no country.
+pub(super) fn zone<'a>(i: &Input<'a>) -> Zone<'a> {
     let zone = i.request.field(i.policy.checks.timezone?)?;
     Some((zone, timezones::countries_of(zone)?))
 }
