@@ -64,32 +64,18 @@ fn value_of(what: Watching, policy: &Policy, facts: &Facts) -> Option<u32> {
     }
 }
 
-/// The subnet of `ip` (the policy's prefix lengths) as one number: an IPv4 network
-/// is itself; an IPv6 one is mixed down to 32 bits (a collision among one key's few
-/// dozen values is negligible).
+/// The subnet of `ip` (the policy's prefix lengths, as the subnet limit keys it:
+/// [`crate::limits::subnet_key`]) as one number: an IPv4 network is itself; an IPv6 one
+/// is mixed down to 32 bits (a collision among one key's few dozen values is
+/// negligible).
 fn subnet_value(ip: IpAddr, v4: u8, v6: u8) -> u32 {
-    match ip {
-        IpAddr::V4(a) => {
-            let bits = u32::from(a);
-            let keep = u32::from(v4.min(32));
-            if keep == 0 {
-                0
-            } else {
-                bits & (u32::MAX << (32 - keep))
-            }
-        }
-        IpAddr::V6(a) => {
-            let bits = u128::from(a);
-            let keep = u32::from(v6.min(128));
-            let net = if keep == 0 {
-                0
-            } else {
-                bits & (u128::MAX << (128 - keep))
-            };
-            let mixed = ((net >> 64) as u64 ^ (net as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            (mixed >> 32) as u32 | 1
-        }
+    let net = crate::limits::subnet_key(ip, v4, v6);
+    if ip.is_ipv4() {
+        // the low 32 bits of the mapped form are the IPv4 network
+        return net as u32;
     }
+    let mixed = ((net >> 64) as u64 ^ (net as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (mixed >> 32) as u32 | 1
 }
 
 /// How a watch's value is written in the shared store: a country as its code, a

@@ -308,11 +308,13 @@ pub async fn watch(
     if policy.checks.watches.is_empty() {
         return [0; MAX_WATCHES];
     }
-    let obs: Vec<Observation> = crate::hops::observations(policy, ids, facts).collect();
-    if obs.is_empty() {
-        return [0; MAX_WATCHES];
-    }
+    let observations = || crate::hops::observations(policy, ids, facts);
     if let Some(c) = cluster {
+        // the shared store needs them together (one script); the local one does not
+        let obs: Vec<Observation> = observations().collect();
+        if obs.is_empty() {
+            return [0; MAX_WATCHES];
+        }
         match c.shared_watches(policy, &obs, record).await {
             Ok(n) => {
                 CallResult::Ok.count();
@@ -321,5 +323,5 @@ pub async fn watch(
             Err(e) => e.count(),
         }
     }
-    local.watch(policy_index, obs.into_iter(), at, record)
+    local.watch(policy_index, observations(), at, record)
 }

@@ -227,6 +227,23 @@ def prefixes(path: Path):
     return out
 
 
+def vpn_servers():
+    """The real VPN server addresses: Mullvad, ProtonVPN, PIA."""
+    out = []
+    for f in ["input_vpn_ips_mullvadvpn.txt", "input_vpn_ips_protonvpn.txt", "input_vpn_ips_pia.txt"]:
+        out += prefixes(ROOT / "benches/detection" / f)
+    return out
+
+
+def mobile_carriers():
+    """(AS number, country) of each carrier of data/mobile-asns.txt."""
+    out = []
+    for line in (ROOT / "data/mobile-asns.txt").read_text().splitlines():
+        if line.startswith("AS"):
+            out.append((int(line.split("\t")[0][2:]), line.split("# ")[1][:2]))
+    return out
+
+
 def pick(rnd, nets):
     n = rnd.choice(nets)
     return str(n.network_address + rnd.randrange(max(1, n.num_addresses)))
@@ -325,14 +342,8 @@ class Week:
                 self.customer_visit(when, scenario, ip, p)
 
     def mobile_customers(self, per_day):
-        carriers = []
-        for line in (ROOT / "data/mobile-asns.txt").read_text().splitlines():
-            if not line.startswith("AS"):
-                continue
-            asn = int(line.split("\t")[0][2:])
-            cc = line.split("# ")[1][:2]
-            if cc in LOCALES and asn in self.space.by_asn:
-                carriers.append((asn, cc))
+        carriers = [(asn, cc) for asn, cc in mobile_carriers()
+                    if cc in LOCALES and asn in self.space.by_asn]
         pools = {}
         for asn, cc in carriers:
             try:
@@ -375,9 +386,7 @@ class Week:
                 self.customer_visit(when, "traveller", ip, p)
 
     def vpn_customers(self, per_day):
-        servers = []
-        for f in ["input_vpn_ips_mullvadvpn.txt", "input_vpn_ips_protonvpn.txt", "input_vpn_ips_pia.txt"]:
-            servers += prefixes(ROOT / "benches/detection" / f)
+        servers = vpn_servers()
         for day in range(7):
             for _ in range(per_day):
                 cc = self.rnd.choices(list(HOME_WEIGHTS), list(HOME_WEIGHTS.values()))[0]
@@ -405,9 +414,7 @@ class Week:
                         "residential-proxy rotation on PPP-IN-65", ip, p, "PPP-IN-65")
 
     def ppp_through_vpns(self):
-        servers = []
-        for f in ["input_vpn_ips_mullvadvpn.txt", "input_vpn_ips_protonvpn.txt", "input_vpn_ips_pia.txt"]:
-            servers += prefixes(ROOT / "benches/detection" / f)
+        servers = vpn_servers()
         located = []
         for _ in range(3000):
             ip = pick(self.rnd, servers)
@@ -447,10 +454,8 @@ class Week:
 
     def click_farm(self):
         mobile = {}
-        for line in (ROOT / "data/mobile-asns.txt").read_text().splitlines():
-            if line.startswith("AS"):
-                cc = line.split("# ")[1][:2]
-                mobile.setdefault(cc, []).append(int(line.split("\t")[0][2:]))
+        for asn, cc in mobile_carriers():
+            mobile.setdefault(cc, []).append(asn)
         countries = [c for c in LOCALES if c in HOME_ISPS or c in mobile]
         countries = self.rnd.sample(countries, min(40, len(countries)))
         t0 = START + datetime.timedelta(days=4, hours=6)

@@ -377,15 +377,17 @@ fn compile_checks(cx: &mut Ctx, key: &str, raw: Opt<RawChecks>, fields: &[FieldD
             continue;
         };
         // one entry, or a list of them
+        // each entry's place under `checks` (`hopping[1]`), for its messages
         let entries: Vec<(String, serde_yaml::Value)> = match v {
             serde_yaml::Value::Sequence(items) => items
                 .into_iter()
                 .enumerate()
-                .map(|(n, item)| (format!("{wkey}[{n}]"), item))
+                .map(|(n, item)| (format!("{name}[{n}]"), item))
                 .collect(),
-            other => vec![(wkey.clone(), other)],
+            other => vec![(name.to_string(), other)],
         };
-        for (ekey, item) in entries {
+        for (rel, item) in entries {
+            let ekey = join(key, &rel);
             let w = match serde_yaml::from_value::<RawWatch>(item) {
                 Ok(w) => w,
                 Err(e) => {
@@ -393,7 +395,7 @@ fn compile_checks(cx: &mut Ctx, key: &str, raw: Opt<RawChecks>, fields: &[FieldD
                     continue;
                 }
             };
-            if let Some(w) = compile_watch(cx, &ekey, name, w, &field) {
+            if let Some(w) = compile_watch(cx, &ekey, &rel, name, w, &field) {
                 watches.push(w);
             }
         }
@@ -424,10 +426,12 @@ fn compile_checks(cx: &mut Ctx, key: &str, raw: Opt<RawChecks>, fields: &[FieldD
     }
 }
 
-/// One `hopping` (countries) or `spread` (networks) entry.
+/// One `hopping` (countries) or `spread` (networks) entry: `ekey` its whole key,
+/// `rel` its place under `checks`.
 fn compile_watch(
     cx: &mut Ctx,
     ekey: &str,
+    rel: &str,
     kind: &str,
     w: RawWatch,
     field: &impl Fn(&mut Ctx, &str, Opt<String>) -> Option<usize>,
@@ -488,11 +492,7 @@ fn compile_watch(
         };
         cx.err(ekey, format!("needs `key`: {what}"));
     }
-    let name = format!(
-        "{}.key",
-        ekey.rsplit_once("checks.").map_or(ekey, |(_, t)| t)
-    );
-    let f = field(cx, &name, w.key)?;
+    let f = field(cx, &format!("{rel}.key"), w.key)?;
     Some(Watch {
         field: f,
         window,
