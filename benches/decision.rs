@@ -34,6 +34,7 @@ fn benches(c: &mut Criterion) {
                 decide::decide(
                     black_box(&facts),
                     &Request::default(),
+                    None,
                     policy,
                     &cfg.intel,
                     LimitOutcome::default(),
@@ -206,6 +207,7 @@ fn benches(c: &mut Criterion) {
     let d = decide::decide(
         &f,
         &Request::default(),
+        None,
         policy,
         &cfg.intel,
         LimitOutcome::default(),
@@ -306,6 +308,7 @@ fn benches(c: &mut Criterion) {
             let d = decide::decide(
                 &f,
                 &Request::default(),
+                None,
                 p,
                 &cfg.intel,
                 LimitOutcome::default(),

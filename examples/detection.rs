@@ -502,6 +502,7 @@ fn main() {
             let d = decide::decide(
                 &facts,
                 &Request::default(),
+                None,
                 policy,
                 &cfg.intel,
                 LimitOutcome::default(),

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod cluster;
 pub mod config;
 pub mod decide;
+pub mod decisions;
 pub mod demo;
 pub mod evidence;
 pub mod hops;

@@ -54,6 +54,14 @@ enum Cmd {
     },
     /// Run the shipped config and bundled data in front of a built-in echo origin.
     Demo,
+    /// Manage decisions through the admin port of the config's gateway (admin token).
+    Decisions {
+        /// The admin endpoint, when not the config's `admin` (e.g. http://10.0.0.5:9901).
+        #[arg(long, global = true)]
+        admin: Option<String>,
+        #[command(subcommand)]
+        cmd: DecisionsCmd,
+    },
     /// Decide recorded traffic again with this config, offline: riskgate's decision
     /// log, nginx/Apache combined logs or JSON lines (`-` is stdin, `.gz` is gzip).
     Replay {
@@ -70,6 +78,169 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum DecisionsCmd {
+    /// Add one decision.
+    Add {
+        /// ip, range, asn, country or field:NAME (a configured field).
+        #[arg(long)]
+        scope: String,
+        /// The address, CIDR, AS number, country code, or the field's plain value
+        /// (hashed with hash_key; never stored plain).
+        #[arg(long)]
+        value: String,
+        /// block, verify, shadow or allow.
+        #[arg(long)]
+        action: String,
+        /// How long it lasts (e.g. 30d, 2h); at most 365d; default 24h.
+        #[arg(long)]
+        duration: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        /// Who made it (default cli).
+        #[arg(long, default_value = "cli")]
+        origin: String,
+        /// Take a range wider than /16 (IPv4) or /32 (IPv6).
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the decisions in force.
+    List {
+        #[arg(long)]
+        scope: Option<String>,
+        /// With --scope: the value (a field's plain value is hashed to find it).
+        #[arg(long)]
+        value: Option<String>,
+        #[arg(long)]
+        origin: Option<String>,
+        /// One JSON object a line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a decision by id.
+    Delete { id: u64 },
+    /// Import decisions from JSON lines or CSV (header: scope,value,action,duration,reason,origin,force).
+    Import {
+        file: PathBuf,
+        /// Import the good lines even when some are bad (else nothing is imported).
+        #[arg(long)]
+        partial: bool,
+    },
+}
+
+/// `riskgate decisions …`: exit 0, or 1 with the API's answer.
+fn decisions_cli(
+    cfg: &config::Config,
+    admin: Option<&str>,
+    cmd: DecisionsCmd,
+) -> anyhow::Result<ExitCode> {
+    use riskgate::admin::client::{self, Admin, ClientError};
+    let api = match Admin::of(cfg, admin) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("riskgate decisions: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let fail = |e: ClientError| {
+        eprintln!("riskgate decisions: {e}");
+        ExitCode::from(1)
+    };
+    Ok(match cmd {
+        DecisionsCmd::Add {
+            scope,
+            value,
+            action,
+            duration,
+            reason,
+            origin,
+            force,
+        } => {
+            let mut d = serde_json::json!({"scope": scope, "value": value, "action": action,
+                                           "origin": origin, "force": force});
+            if let Some(x) = duration {
+                d["duration"] = x.into();
+            }
+            if let Some(x) = reason {
+                d["reason"] = x.into();
+            }
+            match rt.block_on(api.add(d)) {
+                Ok(v) => {
+                    for r in v["added"].as_array().into_iter().flatten() {
+                        println!("{}", client::line(r));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        DecisionsCmd::List {
+            scope,
+            value,
+            origin,
+            json,
+        } => {
+            let mut f = Vec::new();
+            for (k, v) in [("scope", scope), ("value", value), ("origin", origin)] {
+                if let Some(v) = v {
+                    f.push((k, v));
+                }
+            }
+            match rt.block_on(api.list(&f)) {
+                Ok(list) => {
+                    for r in &list {
+                        if json {
+                            println!("{r}");
+                        } else {
+                            println!("{}", client::line(r));
+                        }
+                    }
+                    if !json {
+                        eprintln!("{} decisions", list.len());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        DecisionsCmd::Delete { id } => match rt.block_on(api.delete(id)) {
+            Ok(v) => {
+                println!("deleted {}", client::line(&v["deleted"]));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        DecisionsCmd::Import { file, partial } => match rt.block_on(api.import(&file, partial)) {
+            Ok((bad, imported)) => {
+                for (line, e) in &bad {
+                    eprintln!("{}:{line}: {e}", file.display());
+                }
+                if bad.is_empty() || partial {
+                    println!(
+                        "imported {imported} decisions{}",
+                        if bad.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {} lines refused", bad.len())
+                        }
+                    );
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!(
+                        "{} lines refused: nothing imported (--partial imports the rest)",
+                        bad.len()
+                    );
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => fail(e),
+        },
+    })
 }
 
 /// A config and its data for an offline replay: no cluster, nothing shared.
@@ -130,6 +301,11 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()?
                 .block_on(riskgate::state::reload::check_urls(&cfg.intel));
             let mut cfg = cfg;
+            // the decisions store is readable and ours (or not made yet)
+            let store = match riskgate::decisions::Book::read_only(&cfg.decisions.store) {
+                Ok(b) => b.len(),
+                Err(e) => return Ok(config_exit(&StartError::Decisions(e))),
+            };
             // check opens the data; it does not start sharing state
             cfg.cluster = None;
             match riskgate::state::Snapshot::load(cfg) {
@@ -140,7 +316,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Ok(_) => {
                     println!(
-                        "{}: ok ({routes} routes, {policies} policies, every data source opened{})",
+                        "{}: ok ({routes} routes, {policies} policies, every data source opened, {store} decisions in force{})",
                         cli.config.display(),
                         cluster.unwrap_or_default()
                     );
@@ -161,8 +337,14 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let snap = match config::load(&cli.config) {
                 Ok(mut cfg) => {
                     cfg.cluster = None;
+                    // the decisions as the store holds them (this replica's cache, with
+                    // `cluster`), read-only
+                    let book = match riskgate::decisions::Book::read_only(&cfg.decisions.store) {
+                        Ok(b) => b,
+                        Err(e) => return Ok(config_exit(&StartError::Decisions(e))),
+                    };
                     match riskgate::state::Snapshot::load(cfg) {
-                        Ok(s) => s,
+                        Ok(s) => s.with_decisions(book),
                         Err(e) => return Ok(config_exit(&StartError::Intel(e))),
                     }
                 }
@@ -211,12 +393,26 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => return Ok(config_exit(&StartError::Config(e))),
             };
             riskgate::record::log::init(&cfg.log);
+            // the decisions store opens, or the gateway does not start: never an empty
+            // set in place of an unreadable one
+            let book =
+                match riskgate::decisions::Book::open(&cfg.decisions.store, cfg.cluster.as_ref()) {
+                    Ok(b) => b,
+                    Err(e) => return Ok(config_exit(&StartError::Decisions(e))),
+                };
             let snap = match riskgate::state::Snapshot::load(cfg) {
-                Ok(s) => s,
+                Ok(s) => s.with_decisions(book),
                 Err(errs) => return Ok(config_exit(&StartError::Intel(errs))),
             };
             server::run(snap, upgrade).context("running the gateway")?;
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Decisions { admin, cmd } => {
+            let cfg = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return Ok(config_exit(&StartError::Config(e))),
+            };
+            decisions_cli(&cfg, admin.as_deref(), cmd)
         }
         Cmd::Demo => {
             let mut cfg = match config::load(&cli.config) {

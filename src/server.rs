@@ -27,6 +27,8 @@ pub enum StartError {
     Intel(Vec<IntelError>),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Decisions(#[from] crate::decisions::store::StoreError),
     #[error("cluster: cannot reach {redis}: {error}")]
     Cluster {
         redis: String,
@@ -206,6 +208,12 @@ pub fn build(
     }
     server.add_service(crate::http::conn::ProxyService::new(proxy, state.clone()));
 
+    server.add_service(pingora::services::background::background_service(
+        "decisions",
+        crate::state::reload::DecisionsService {
+            state: state.clone(),
+        },
+    ));
     let reloader = Reloader::new(state.clone(), cfg.file.clone());
     server.add_service(pingora::services::background::background_service(
         "reload",

@@ -60,6 +60,10 @@ registry! {
     RateAsn = "rate_asn", 0, "the policy's per-ASN limit is exhausted";
     LookupError = "lookup_error", 0, "a data source failed for this request";
     ClientIpInvalid = "client_ip_invalid", 70, "the client-IP header's entry that should name the client (the rightmost that is not a trusted proxy) does not parse as an address: riskgate cannot look the client up and never takes the trusted proxy for it";
+    DecisionBlock = "decision:block", 100, "a `block` decision (from the API, the CLI or CrowdSec's `ban`) matches the request's address, range, ASN, country or one of the policy's fields; kept at its default unless the policy's `weights` name it";
+    DecisionVerify = "decision:verify", 30, "a `verify` decision (CrowdSec's `captcha`) matches the request; weighs the policy's verify threshold unless its `weights` name it";
+    DecisionShadow = "decision:shadow", 100, "a `shadow` decision matches the request: it is forwarded as a shadow-ban (`X-Risk-Action: block`) in every mode, for the app to void its bonus silently";
+    DecisionAllow = "decision:allow", 0, "an `allow` decision matches the request (a customer wrongly caught): scoring and limits are skipped; it beats every other decision";
 }
 
 /// The number of fixed signals.

@@ -43,6 +43,7 @@ fn run(c: &Config, f: &Facts) -> decide::Decision {
     decide::decide(
         f,
         &Request::default(),
+        None,
         &c.policies[0],
         &c.intel,
         LimitOutcome::default(),
@@ -239,6 +240,7 @@ fn reasons_follow_the_contract_order_and_the_score_is_capped() {
     let d = decide::decide(
         &f,
         &Request::default(),
+        None,
         &c.policies[0],
         &c.intel,
         LimitOutcome {
@@ -329,6 +331,7 @@ fn allow_list_skips_everything() {
     let d = decide::decide(
         &f,
         &Request::default(),
+        None,
         &c.policies[0],
         &c.intel,
         LimitOutcome {
@@ -387,14 +390,14 @@ fn limits_add_reasons_and_answer_with_on_limit() {
         named: 0,
         retry_after: Some(Duration::from_secs(7)),
     };
-    let d = decide::decide(&f, &Request::default(), &c.policies[0], &c.intel, lim);
+    let d = decide::decide(&f, &Request::default(), None, &c.policies[0], &c.intel, lim);
     assert_eq!(reasons(&c, &d), "rate_subnet");
     assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Limit));
     assert_eq!(d.retry_after, Some(Duration::from_secs(7)));
     assert!(d.limited);
     // shadow: reported, forwarded
     let c = cfg("mode: shadow");
-    let d = decide::decide(&f, &Request::default(), &c.policies[0], &c.intel, lim);
+    let d = decide::decide(&f, &Request::default(), None, &c.policies[0], &c.intel, lim);
     assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Forward));
     assert_eq!(reasons(&c, &d), "rate_subnet");
 }
@@ -416,7 +419,7 @@ fn a_field_limit_reports_rate_name_with_its_weight_in_contract_order() {
         retry_after: Some(Duration::from_secs(60)),
         ..Default::default()
     };
-    let d = decide::decide(&f, &Request::default(), p, &c.intel, lim);
+    let d = decide::decide(&f, &Request::default(), None, p, &c.intel, lim);
     assert_eq!(
         reasons(&c, &d),
         "rate_ip,rate:coupon,rate:referral_subnet,lookup_error"
@@ -430,7 +433,7 @@ fn a_request_blocked_for_its_score_does_not_ask_the_limiters() {
     let c = cfg("{}");
     let mut f = facts();
     f.tor_list = true;
-    let a = decide::assess(&f, &Request::default(), &c.policies[0], &c.intel);
+    let a = decide::assess(&f, &Request::default(), None, &c.policies[0], &c.intel);
     assert!(!a.needs_limits());
     // even if a limiter answer were folded in, the block stays a block, not a 429
     let d = decide::apply_limits(
@@ -520,7 +523,14 @@ fn language_mismatch_needs_a_header_a_country_and_a_language_not_spoken_there() 
             accept_language: h,
             ..Request::default()
         };
-        let d = decide::decide(f, &req, &c.policies[0], &c.intel, LimitOutcome::default());
+        let d = decide::decide(
+            f,
+            &req,
+            None,
+            &c.policies[0],
+            &c.intel,
+            LimitOutcome::default(),
+        );
         (reasons(&c, &d), d.score)
     };
     assert_eq!(
@@ -560,6 +570,7 @@ fn language_mismatch_needs_a_header_a_country_and_a_language_not_spoken_there() 
     let d = decide::decide(
         &f,
         &req,
+        None,
         &off.policies[0],
         &off.intel,
         LimitOutcome::default(),

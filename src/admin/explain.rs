@@ -198,9 +198,27 @@ pub async fn explain(
             })
         })
         .collect();
+    let recalled = crate::decisions::book::recall(
+        &snap.decisions.current(),
+        cfg,
+        policy,
+        &facts,
+        &values,
+        &ids,
+    );
+    // the decision that matched, named as the store keeps it
+    let decision_json = match recalled {
+        None => Value::Null,
+        Some(h) => match snap.decisions.get(h.id) {
+            Ok(Some(rec)) => rec.to_json(),
+            _ => json!({"id": h.id, "action": h.action.as_str(),
+                        "expires": crate::decisions::rfc3339(h.expires_ms)}),
+        },
+    };
     let d = decide::decide(
         &facts,
         &request,
+        recalled,
         policy,
         &cfg.intel,
         LimitOutcome::default(),
@@ -214,7 +232,20 @@ pub async fn explain(
         data: Some(&snap.intel),
     });
     let mut signals = Vec::new();
+    let decided_because = || {
+        format!(
+            "decision {} ({}, {}): {}",
+            decision_json["id"],
+            decision_json["origin"].as_str().unwrap_or("-"),
+            decision_json["reason"].as_str().unwrap_or(""),
+            format_args!("until {}", decision_json["expires"].as_str().unwrap_or("-"))
+        )
+    };
     if d.allow_listed {
+        if d.reasons.has(Signal::DecisionAllow) {
+            signals.push(json!({"signal": Signal::DecisionAllow.name(), "weight": 0,
+                                "because": decided_because(), "meaning": Signal::DecisionAllow.def().meaning}));
+        }
         for (i, l) in cfg.intel.lists.iter().enumerate() {
             if d.reasons.lists & (1 << i) != 0 {
                 signals.push(json!({"signal": l.signal, "weight": 0, "because": format!("address in list {}: skips scoring and limits", l.name), "meaning": "the allow list"}));
@@ -231,9 +262,15 @@ pub async fn explain(
                 }
             }
             if d.reasons.has(s) {
+                let why = match s {
+                    Signal::DecisionBlock | Signal::DecisionVerify | Signal::DecisionShadow => {
+                        json!(decided_because())
+                    }
+                    _ => json!(because.of(s)),
+                };
                 signals.push(
                     json!({"signal": s.name(), "weight": policy.weights.fixed[s as usize],
-                                    "because": because.of(s), "meaning": s.def().meaning}),
+                                    "because": why, "meaning": s.def().meaning}),
                 );
             }
         }
@@ -262,6 +299,7 @@ pub async fn explain(
         "ids": ids_json,
         "limits": limits_json,
         "signals": signals,
+        "decision": decision_json,
         "score": d.score,
         "thresholds": {"verify": policy.thresholds.verify, "block": policy.thresholds.block},
         "action": d.action.as_str(),

@@ -1,7 +1,9 @@
 //! The admin endpoint: `GET /metrics`, `/healthz`, `/readyz`, `/explain`,
-//! `/dashboard`, `/stats`, and `POST /reload`. Loopback by default.
+//! `/dashboard`, `/stats`, `POST /reload`, and `/decisions`. Loopback by default.
 
 pub mod auth;
+pub mod client;
+pub mod decisions;
 pub mod explain;
 pub mod stats;
 
@@ -118,6 +120,9 @@ impl AdminApp {
                 }
             }
         }
+        if path == "/decisions" || path.starts_with("/decisions/") {
+            return self.decisions(session, &method, &path, &query).await;
+        }
         match (method.as_str(), path.as_str()) {
             ("GET", "/metrics") => {
                 self.reloader.update_gauges();
@@ -232,8 +237,83 @@ impl AdminApp {
             }
             _ => json(
                 StatusCode::NOT_FOUND,
-                &serde_json::json!({"error": "not found", "endpoints": ["GET /metrics", "GET /healthz", "GET /readyz", "GET /dashboard", "GET /stats", "GET /explain?ip=&path=&method=&header=", "POST /explain?… (body: the request's body)", "POST /reload"]}),
+                &serde_json::json!({"error": "not found", "endpoints": ["GET /metrics", "GET /healthz", "GET /readyz", "GET /dashboard", "GET /stats", "GET /explain?ip=&path=&method=&header=", "POST /explain?… (body: the request's body)", "POST /reload", "POST /decisions", "GET /decisions?scope=&value=&origin=", "GET /decisions/ID", "DELETE /decisions/ID"]}),
             ),
+        }
+    }
+
+    /// `/decisions`: only with an admin token configured (they change what riskgate
+    /// does), which [`AdminApp::answer`] has checked by now.
+    async fn decisions(
+        &self,
+        session: &mut ServerSession,
+        method: &http::Method,
+        path: &str,
+        query: &str,
+    ) -> Response<Vec<u8>> {
+        let snap = self.state.load_full();
+        if snap.config.admin_token.is_none() {
+            return json(
+                StatusCode::FORBIDDEN,
+                &serde_json::json!({"error": "the decisions API needs an admin token: set admin_token_file (e.g. a file from `openssl rand -hex 32`)"}),
+            );
+        }
+        let rest = path.strip_prefix("/decisions").unwrap_or_default();
+        let (status, v) = match (method.as_str(), rest) {
+            ("POST", "" | "/") => {
+                let limit = snap.config.client_limits.body_timeout;
+                let body = match tokio::time::timeout(
+                    limit,
+                    read_body(session, decisions::MAX_BODY),
+                )
+                .await
+                {
+                    Err(_) => {
+                        return json(
+                            StatusCode::REQUEST_TIMEOUT,
+                            &serde_json::json!({"error": format!("the body did not arrive within {limit:?} (body_timeout)")}),
+                        )
+                    }
+                    Ok(Err(r)) => return r,
+                    Ok(Ok(b)) => b,
+                };
+                let dry_run =
+                    matches!(query_param(query, "dry_run").as_deref(), Some("true" | "1"));
+                decisions::add(&snap, &body, dry_run).await
+            }
+            ("GET", "" | "/") => decisions::list(&snap, query),
+            ("GET", r) => decisions::get(&snap, &r[1..]),
+            ("DELETE", r) if r.len() > 1 => decisions::delete(&snap, &r[1..]).await,
+            _ => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                serde_json::json!({"error": "POST /decisions, GET /decisions, GET /decisions/ID, DELETE /decisions/ID"}),
+            ),
+        };
+        json(status, &v)
+    }
+}
+
+/// A request body of at most `max` bytes, or the answer to give instead.
+async fn read_body(session: &mut ServerSession, max: usize) -> Result<Vec<u8>, Response<Vec<u8>>> {
+    let mut body = Vec::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk);
+                if body.len() > max {
+                    return Err(json(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        &serde_json::json!({"error": format!("a body is at most {max} bytes"), "stored": 0}),
+                    ));
+                }
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(json(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::json!({"error": format!("the body could not be read: {e}"), "stored": 0}),
+                ))
+            }
         }
     }
 }

@@ -21,8 +21,8 @@ use crate::intel::Facts;
 use crate::limits::{outcome_of, LimitOutcome, Limiters, Planned};
 use crate::record::metrics::METRICS;
 use cache::Exhausted;
-use conn::Link;
-pub use conn::{ping, ClusterError};
+
+pub use conn::{ping, ClusterError, Link};
 
 /// How a call to Redis ended, as `riskgate_cluster_calls_total{result}` counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

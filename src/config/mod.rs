@@ -668,8 +668,39 @@ pub struct Config {
     pub signing: Vec<crate::sign::Key>,
     /// `admin_token_file`: every admin endpoint but health, readiness and metrics needs it
     pub admin_token: Option<AdminToken>,
+    /// where `admin_token_file` is (for the `decisions` CLI, which sends the token)
+    pub admin_token_file: Option<PathBuf>,
+    /// `decisions`: where they are kept, and the CrowdSec bouncer
+    pub decisions: DecisionsConfig,
     /// `server.*` and `body_timeout`
     pub client_limits: ClientLimits,
+}
+
+/// `decisions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionsConfig {
+    /// the SQLite file (default `decisions.db` beside the config)
+    pub store: PathBuf,
+    pub crowdsec: Option<CrowdsecConfig>,
+}
+
+/// `decisions.crowdsec`: a CrowdSec Local API this riskgate is a bouncer of.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CrowdsecConfig {
+    /// `http://127.0.0.1:8080`, without a trailing slash
+    pub url: String,
+    /// the bouncer's API key (`cscli bouncers add riskgate`)
+    pub key: String,
+    pub refresh: Duration,
+}
+
+impl std::fmt::Debug for CrowdsecConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrowdsecConfig")
+            .field("url", &self.url)
+            .field("refresh", &self.refresh)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `cluster`: where replicas share their limits and hopping records.

@@ -88,6 +88,8 @@ raw_struct! {
     /// a file holding the secret of the keyed hashes of identifier fields
     pub hash_key: Opt<String>,
     pub cluster: Opt<RawCluster>,
+    /// the decisions' store and the CrowdSec bouncer
+    pub decisions: Opt<RawDecisions>,
     pub signing: Opt<RawSigning>,
     pub routes: Opt<Vec<Field<RawRoute>>>,
     /// name → policy, in file order
@@ -118,6 +120,21 @@ raw_struct! {
     pub struct RawSigning {
     /// the first signs; every listed key verifies
     pub keys: Opt<Vec<Field<RawSigningKey>>>,
+    }
+}
+
+raw_struct! {
+    pub struct RawDecisions {
+    pub store: Opt<String>,
+    pub crowdsec: Opt<RawCrowdsec>,
+    }
+}
+
+raw_struct! {
+    pub struct RawCrowdsec {
+    pub url: Opt<String>,
+    pub key_file: Opt<String>,
+    pub refresh: Opt<String>,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod checks;
 use std::time::Duration;
 
 use crate::config::{IntelConfig, Mode, OnLookupError, Policy};
+use crate::decisions::{self, Hit};
 use crate::evidence::Request;
 use crate::intel::Facts;
 pub use crate::limits::LimitOutcome;
@@ -86,10 +87,13 @@ pub struct Decision {
     pub limited: bool,
     pub retry_after: Option<Duration>,
     pub verdict: Verdict,
+    /// the decision (of the app, or CrowdSec) that matched the request, if one did
+    pub recalled: Option<Hit>,
 }
 
 impl Decision {
-    /// Whether the limiters should be asked: not for the allow list, and not for a
+    /// Whether the limiters should be asked: not for the allow list (nor an `allow`
+    /// decision), and not for a
     /// request riskgate answers already for its score (it must not spend tokens).
     /// A request that is forwarded anyway (shadow mode, shadow-ban) does count.
     pub fn needs_limits(&self) -> bool {
@@ -170,29 +174,62 @@ fn action_of(score: u32, r: &Reasons, policy: &Policy) -> Action {
     }
 }
 
-/// Score a request before the limiters: the first half of the decision.
-pub fn assess(facts: &Facts, request: &Request, policy: &Policy, intel: &IntelConfig) -> Decision {
-    if facts.lists & intel.masks.allow != 0 {
+/// Score a request before the limiters: the first half of the decision. `recalled`
+/// is the strongest decision that matched it (see [`crate::decisions`]).
+pub fn assess(
+    facts: &Facts,
+    request: &Request,
+    recalled: Option<Hit>,
+    policy: &Policy,
+    intel: &IntelConfig,
+) -> Decision {
+    let allow_decision = recalled.filter(|h| h.action == decisions::Action::Allow);
+    if facts.lists & intel.masks.allow != 0 || allow_decision.is_some() {
+        let mut reasons = Reasons {
+            fixed: 0,
+            lists: facts.lists & intel.masks.allow,
+            rates: 0,
+        };
+        if allow_decision.is_some() {
+            reasons.add(Signal::DecisionAllow);
+        }
         return Decision {
             score: 0,
             action: Action::Allow,
-            reasons: Reasons {
-                fixed: 0,
-                lists: facts.lists & intel.masks.allow,
-                rates: 0,
-            },
+            reasons,
             network: network(facts, &Reasons::default()),
             mode: policy.mode,
             allow_listed: true,
             limited: false,
             retry_after: None,
             verdict: Verdict::Forward,
+            recalled,
         };
     }
-    let reasons = signals(facts, request, policy, intel);
+    let mut reasons = signals(facts, request, policy, intel);
+    let shadow = match recalled.map(|h| h.action) {
+        Some(decisions::Action::Block) => {
+            reasons.add(Signal::DecisionBlock);
+            false
+        }
+        Some(decisions::Action::Verify) => {
+            reasons.add(Signal::DecisionVerify);
+            false
+        }
+        Some(decisions::Action::Shadow) => {
+            reasons.add(Signal::DecisionShadow);
+            true
+        }
+        Some(decisions::Action::Allow) | None => false,
+    };
     let score = score_of(&reasons, policy);
-    let action = action_of(score, &reasons, policy);
-    let verdict = if action == Action::Block && policy.mode == Mode::Enforce {
+    let action = if shadow {
+        // a shadow-ban says block, whatever the weights, and is always forwarded
+        Action::Block
+    } else {
+        action_of(score, &reasons, policy)
+    };
+    let verdict = if action == Action::Block && policy.mode == Mode::Enforce && !shadow {
         match policy.on_block {
             crate::config::OnBlock::Respond(_) => Verdict::Block,
             crate::config::OnBlock::Shadow => Verdict::Forward,
@@ -210,6 +247,7 @@ pub fn assess(facts: &Facts, request: &Request, policy: &Policy, intel: &IntelCo
         limited: false,
         retry_after: None,
         verdict,
+        recalled,
     }
 }
 
@@ -244,9 +282,14 @@ pub fn apply_limits(mut d: Decision, limits: LimitOutcome, policy: &Policy) -> D
 pub fn decide(
     facts: &Facts,
     request: &Request,
+    recalled: Option<Hit>,
     policy: &Policy,
     intel: &IntelConfig,
     limits: LimitOutcome,
 ) -> Decision {
-    apply_limits(assess(facts, request, policy, intel), limits, policy)
+    apply_limits(
+        assess(facts, request, recalled, policy, intel),
+        limits,
+        policy,
+    )
 }

@@ -166,8 +166,9 @@ fn normalize_email(s: &str) -> String {
 }
 
 /// A value as the policy uses it: trimmed (an app trims a pasted code, so `" X"`
-/// must be `X` here too), narrowed by `pattern`, normalised.
-fn finish(def: &FieldDef, raw: String) -> Option<String> {
+/// must be `X` here too), narrowed by `pattern`, normalised. Also what a decision's
+/// plain value becomes before it is hashed, so that it matches the request's.
+pub fn finish(def: &FieldDef, raw: String) -> Option<String> {
     let raw = raw.trim();
     let v = match &def.pattern {
         None => raw.to_string(),

@@ -208,7 +208,16 @@ impl ProxyHttp for Gateway {
             watched,
             ..Request::from_headers(&req.headers)
         };
-        let mut decision = decide::assess(&facts, &request, policy, &cfg.intel);
+        // 5b recall: what the app (or CrowdSec) decided about this client before
+        let recalled = crate::decisions::book::recall(
+            &snap.decisions.current(),
+            cfg,
+            policy,
+            &facts,
+            &values,
+            &ids,
+        );
+        let mut decision = decide::assess(&facts, &request, recalled, policy, &cfg.intel);
         if decision.needs_limits() && !policy.limits.is_empty() {
             let outcome = cluster::check_limits(
                 snap.cluster.as_deref(),

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub connections_refused: IntCounter,
     pub client_timeouts: IntCounterVec,
     pub heads_too_large: IntCounter,
+    pub decisions: IntGaugeVec,
+    pub decision_hits: IntCounterVec,
 }
 
 /// What `riskgate_client_timeouts_total{kind}` counts: a head not whole within
@@ -184,6 +186,22 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     for k in CLIENT_TIMEOUTS {
         client_timeouts.with_label_values(&[k]);
     }
+    let decisions = IntGaugeVec::new(
+        Opts::new(
+            "riskgate_decisions",
+            "Decisions in force by scope, action and origin",
+        ),
+        &["scope", "action", "origin"],
+    )
+    .expect("metric");
+    let decision_hits = IntCounterVec::new(
+        Opts::new(
+            "riskgate_decision_hits_total",
+            "Matched requests a decision applied to, by route and the decision's action",
+        ),
+        &["route", "action"],
+    )
+    .expect("metric");
     for c in [
         Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(connections_open.clone()),
@@ -203,6 +221,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(tor_exits.clone()),
         Box::new(limiter_keys.clone()),
         Box::new(ready.clone()),
+        Box::new(decisions.clone()),
+        Box::new(decision_hits.clone()),
     ] {
         registry.register(c).expect("register metric");
     }
@@ -226,6 +246,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         connections_refused,
         client_timeouts,
         heads_too_large,
+        decisions,
+        decision_hits,
     }
 });
 
@@ -272,6 +294,8 @@ pub struct RouteMetrics {
     lists: Vec<IntCounter>,
     /// indexed like the route's policy's limits (`rate:NAME` ones; `None` for the others)
     rates: Vec<Option<IntCounter>>,
+    /// decisions that applied, by [`crate::decisions::Action`]
+    hits: [IntCounter; 4],
     /// the route's live figures (the dashboard's)
     pub live: std::sync::Arc<RouteLive>,
     /// the policy's subnet prefixes (v4, v6), for the heavy hitters
@@ -287,8 +311,14 @@ impl RouteMetrics {
                 let policy = &cfg.policies[r.policy];
                 let a = |x: &str| m.requests.with_label_values(&[r.name.as_str(), x]);
                 let s = |x: &str| m.signals.with_label_values(&[r.name.as_str(), x]);
+                let h = |x: crate::decisions::Action| {
+                    m.decision_hits
+                        .with_label_values(&[r.name.as_str(), x.as_str()])
+                };
+                use crate::decisions::Action as D;
                 RouteMetrics {
                     actions: [a("allow"), a("verify"), a("block"), a("limit")],
+                    hits: [h(D::Verify), h(D::Shadow), h(D::Block), h(D::Allow)],
                     fixed: Signal::ALL.map(|sig| s(sig.name())),
                     lists: cfg.intel.lists.iter().map(|l| s(&l.signal)).collect(),
                     rates: cfg.policies[r.policy]
@@ -317,6 +347,9 @@ impl RouteMetrics {
     /// Count a decided request, in the metrics and the live figures: atomics only.
     pub fn record(&self, d: &Decision, facts: &Facts, at: Instant) {
         self.actions[outcome(d)].inc();
+        if let Some(h) = d.recalled {
+            self.hits[h.action as usize].inc();
+        }
         let prefix = if facts.ip.is_ipv4() {
             self.prefixes.0
         } else {

@@ -143,7 +143,8 @@ impl Engine {
             watched,
             ..Request::from_headers(&hdrs)
         };
-        let mut d = decide::assess(&facts, &request, policy, &cfg.intel);
+        // a replay decides the past by its traffic: today's decisions are not applied
+        let mut d = decide::assess(&facts, &request, None, policy, &cfg.intel);
         if d.needs_limits() && !policy.limits.is_empty() {
             let o = self
                 .limiters

@@ -30,6 +30,8 @@ pub struct Snapshot {
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// per route, like `config.routes`
     pub metrics: Arc<Vec<RouteMetrics>>,
+    /// the decisions of the app and CrowdSec; kept across reloads
+    pub decisions: Arc<crate::decisions::Book>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -75,13 +77,27 @@ impl Snapshot {
                 None => crate::cluster::Cluster::start(c.clone()),
             }
         });
+        let decisions = match previous {
+            Some(p) => p.decisions.clone(),
+            None => crate::decisions::Book::in_memory(),
+        };
         Snapshot {
             hops,
             cluster,
+            decisions,
             config: Arc::new(config),
             intel: Arc::new(intel),
             limiters: Arc::new(limiters),
             metrics: Arc::new(metrics),
+        }
+    }
+
+    /// The same snapshot deciding with `book`'s decisions (the store opened for `run`,
+    /// read-only for `check` and `explain`; replay decides without any).
+    pub fn with_decisions(self, book: Arc<crate::decisions::Book>) -> Snapshot {
+        Snapshot {
+            decisions: book,
+            ..self
         }
     }
 

@@ -16,6 +16,7 @@ use super::*;
 use crate::signals::{Signal, DEFS, DENY_LIST_WEIGHT};
 
 mod ctx;
+mod decisions;
 mod fields;
 mod intel;
 mod limits;
@@ -25,6 +26,7 @@ mod server;
 mod signing;
 
 use ctx::{clean_serde_message, did_you_mean, join, key_str, Ctx};
+use decisions::compile_decisions;
 use fields::{compile_body_limit, compile_fields, compile_hash_key};
 use intel::compile_intel;
 use limits::compile_limits;
@@ -185,7 +187,12 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
     let hash_key = compile_hash_key(cx, raw.hash_key);
     let cluster = compile_cluster(cx, raw.cluster);
     let signing = compile_signing(cx, raw.signing);
+    let admin_token_file = match &raw.admin_token_file {
+        Some(Field::Ok(p)) => Some(cx.path(p.trim())),
+        _ => None,
+    };
     let admin_token = compile_admin_token(cx, raw.admin_token_file);
+    let decisions = compile_decisions(cx, raw.decisions);
     let client_limits = compile_client_limits(cx, raw.server, raw.body_timeout);
 
     // Policies before routes, so routes can name them.
@@ -273,6 +280,8 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         cluster,
         signing,
         admin_token,
+        admin_token_file,
+        decisions,
         client_limits,
     }
 }

@@ -50,9 +50,13 @@ pub(super) fn compile_policy(
         }
     };
     let limits = compile_limits(cx, &k("limits"), p.limits, fields);
-    let weights = match cx.get(&k("weights"), p.weights) {
+    // the decision signals keep their defaults unless named: a policy's own weights
+    // never switch the app's decisions off by leaving them out
+    let mut named: Vec<String> = Vec::new();
+    let mut weights = match cx.get(&k("weights"), p.weights) {
         None => default_weights(intel, &limits),
         Some(map) => {
+            named = map.keys().map(key_str).collect();
             let mut w = Weights {
                 fixed: [0; SIGNAL_COUNT],
                 lists: vec![0; intel.lists.len()],
@@ -220,6 +224,21 @@ pub(super) fn compile_policy(
             }
         }
     };
+    for (sig, default) in [
+        (
+            Signal::DecisionBlock,
+            Signal::DecisionBlock.def().default_weight,
+        ),
+        (
+            Signal::DecisionShadow,
+            Signal::DecisionShadow.def().default_weight,
+        ),
+        (Signal::DecisionVerify, thresholds.verify),
+    ] {
+        if !named.iter().any(|n| n == sig.name()) {
+            weights.fixed[sig as usize] = default;
+        }
+    }
     let checks = compile_checks(cx, &k("checks"), p.checks, fields);
     let mut ids: Vec<usize> = limits
         .iter()

@@ -27,9 +27,11 @@ use crate::intel::SourceId;
 use crate::state::SharedSnapshot;
 
 mod config;
+mod decisions;
 mod housekeeping;
 mod sources;
 
+pub use decisions::DecisionsService;
 pub use sources::check_urls;
 
 const SWEEP_EVERY: Duration = Duration::from_secs(10);

@@ -1,0 +1,397 @@
+//! The one writer of decisions: it checks nothing itself ([`super::input`] did), stores
+//! (the SQLite file, or Redis first with `cluster`), keeps the in-memory master set and
+//! publishes a copy of it for requests after every change, expires, and keeps the
+//! `riskgate_decisions` gauge. A request only loads the published set: no lock it
+//! shares with a writer, no disk, no Redis.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::{ArcSwap, Guard};
+
+use super::fleet::Fleet;
+use super::input::CROWDSEC_ORIGIN;
+use super::set::{DecisionSet, FieldIds, Hit, Key};
+use super::store::{Filter, NewRow, Store, StoreError};
+use super::{now_ms, Action, Record};
+use crate::config::{ClusterConfig, Config, FieldDef, HashKey, Policy};
+use crate::evidence::ident::Id;
+use crate::intel::Facts;
+use crate::record::metrics::METRICS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BookError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// with `cluster`: Redis did not take the change; nothing of it is stored
+    #[error("Redis ({redis}) did not take the change, nothing of it is stored: {error}")]
+    Fleet { redis: String, error: String },
+    #[error("no decision {0}")]
+    NotFound(u64),
+    #[error("decision {0} came from CrowdSec: delete it there (cscli decisions delete --id …)")]
+    FromCrowdsec(u64),
+}
+
+/// What the master set knows of each decision, to remove it and count it.
+#[derive(Debug, Clone)]
+struct Known {
+    key: Key,
+    expires_ms: i64,
+    label: (String, Action, String),
+}
+
+#[derive(Default)]
+struct Inner {
+    master: DecisionSet,
+    by_id: HashMap<u64, Known>,
+    counts: HashMap<(String, Action, String), i64>,
+}
+
+impl Inner {
+    fn add(&mut self, r: &Record) {
+        if self.by_id.contains_key(&r.id) {
+            self.remove(r.id);
+        }
+        let key = Key::of(&r.subject);
+        let label = (r.subject.scope_label(), r.action, r.origin.clone());
+        self.master.insert(key, r.hit());
+        *self.counts.entry(label.clone()).or_default() += 1;
+        self.by_id.insert(
+            r.id,
+            Known {
+                key,
+                expires_ms: r.expires_ms,
+                label,
+            },
+        );
+    }
+
+    fn remove(&mut self, id: u64) -> bool {
+        let Some(k) = self.by_id.remove(&id) else {
+            return false;
+        };
+        self.master.remove(k.key, id);
+        if let Some(n) = self.counts.get_mut(&k.label) {
+            *n -= 1;
+        }
+        true
+    }
+
+    fn gauge(&self) {
+        for ((scope, action, origin), n) in &self.counts {
+            METRICS
+                .decisions
+                .with_label_values(&[scope.as_str(), action.as_str(), origin.as_str()])
+                .set(*n);
+        }
+    }
+}
+
+/// The decisions of this process: the store, the master set, the published set.
+pub struct Book {
+    published: ArcSwap<DecisionSet>,
+    inner: Mutex<Inner>,
+    store: Option<Store>,
+    fleet: Option<Arc<Fleet>>,
+}
+
+impl std::fmt::Debug for Book {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Book")
+            .field("store", &self.store)
+            .field("decisions", &self.published.load().len())
+            .finish()
+    }
+}
+
+impl Book {
+    /// No store: decisions held in memory only (replay, tests, benches).
+    pub fn in_memory() -> Arc<Book> {
+        Arc::new(Book {
+            published: ArcSwap::from_pointee(DecisionSet::default()),
+            inner: Mutex::new(Inner::default()),
+            store: None,
+            fleet: None,
+        })
+    }
+
+    /// Open the store at `path` and load what is in force; with `cluster`, the store
+    /// is this replica's cache of the fleet's set and Redis is synced from it.
+    pub fn open(path: &Path, cluster: Option<&ClusterConfig>) -> Result<Arc<Book>, StoreError> {
+        let store = Store::open(path)?;
+        Self::with_store(store, cluster)
+    }
+
+    /// Open an existing store read-only (`check`, `explain`): none yet is an empty set.
+    pub fn read_only(path: &Path) -> Result<Arc<Book>, StoreError> {
+        match Store::open_read_only(path)? {
+            None => Ok(Book::in_memory()),
+            Some(store) => Self::with_store(store, None),
+        }
+    }
+
+    fn with_store(store: Store, cluster: Option<&ClusterConfig>) -> Result<Arc<Book>, StoreError> {
+        let (live, unreadable) = store.live(now_ms())?;
+        if unreadable > 0 {
+            tracing::warn!(store = %store.path().display(), rows = unreadable, "decisions: rows this riskgate cannot read are left in the store and not applied");
+        }
+        let fleet = match cluster {
+            Some(c) => Some(Arc::new(Fleet::new(c, &store)?)),
+            None => None,
+        };
+        let book = Book {
+            published: ArcSwap::from_pointee(DecisionSet::default()),
+            inner: Mutex::new(Inner::default()),
+            store: Some(store),
+            fleet,
+        };
+        book.change(|inner| {
+            for r in &live {
+                inner.add(r);
+            }
+        });
+        tracing::info!(decisions = live.len(), "decisions loaded");
+        Ok(Arc::new(book))
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Change the master set and publish a copy of it.
+    fn change(&self, f: impl FnOnce(&mut Inner)) {
+        let mut inner = self.inner();
+        f(&mut inner);
+        self.published.store(Arc::new(inner.master.clone()));
+        inner.gauge();
+    }
+
+    /// The set requests are matched against now.
+    pub fn current(&self) -> Guard<Arc<DecisionSet>> {
+        self.published.load()
+    }
+
+    pub fn fleet(&self) -> Option<&Arc<Fleet>> {
+        self.fleet.as_ref()
+    }
+
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    /// Store new decisions, all or none: in Redis first with `cluster` (its ids), else
+    /// in the store (its ids); then in force here at once.
+    pub async fn add(&self, rows: Vec<NewRow>) -> Result<Vec<Record>, BookError> {
+        let records = match (&self.fleet, &self.store) {
+            (Some(fleet), _) => {
+                let records = fleet.add(rows).await.map_err(|e| BookError::Fleet {
+                    redis: fleet.display().to_string(),
+                    error: e.to_string(),
+                })?;
+                if let Some(s) = &self.store {
+                    // the cache; the fleet has it already, and the sync writes it again
+                    if let Err(e) = s.put(&records, &[]) {
+                        tracing::warn!(error = %e, "decisions: the local cache did not take a fleet decision");
+                    }
+                }
+                records
+            }
+            (None, Some(store)) => store.insert(rows)?,
+            (None, None) => {
+                let base = self.inner().by_id.keys().max().copied().unwrap_or(0);
+                rows.into_iter()
+                    .zip(base + 1..)
+                    .map(|(r, id)| r.with_id(id))
+                    .collect()
+            }
+        };
+        self.change(|inner| records.iter().for_each(|r| inner.add(r)));
+        Ok(records)
+    }
+
+    /// Delete decision `id` everywhere it is kept.
+    pub async fn delete(&self, id: u64) -> Result<Record, BookError> {
+        let record = self.get(id)?.ok_or(BookError::NotFound(id))?;
+        if record.origin == CROWDSEC_ORIGIN {
+            return Err(BookError::FromCrowdsec(id));
+        }
+        if let Some(fleet) = &self.fleet {
+            fleet.delete(id).await.map_err(|e| BookError::Fleet {
+                redis: fleet.display().to_string(),
+                error: e.to_string(),
+            })?;
+        }
+        if let Some(s) = &self.store {
+            s.delete(&[id])?;
+        }
+        self.change(|inner| {
+            inner.remove(id);
+        });
+        Ok(record)
+    }
+
+    /// One decision, in force or not yet purged.
+    pub fn get(&self, id: u64) -> Result<Option<Record>, StoreError> {
+        match &self.store {
+            Some(s) => s.get(id),
+            None => Ok(None),
+        }
+    }
+
+    pub fn list(&self, f: &Filter) -> Result<Vec<Record>, StoreError> {
+        match &self.store {
+            Some(s) => s.list(f, now_ms()),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Decisions that arrived from elsewhere (the fleet, CrowdSec), with their ids, and
+    /// ids gone: stored (the cache) and in force at once. Idempotent.
+    pub fn apply(&self, added: &[Record], gone: &[u64]) -> Result<(), StoreError> {
+        if added.is_empty() && gone.is_empty() {
+            return Ok(());
+        }
+        if let Some(s) = &self.store {
+            s.put(added, gone)?;
+        }
+        self.change(|inner| {
+            for id in gone {
+                inner.remove(*id);
+            }
+            for r in added {
+                inner.add(r);
+            }
+        });
+        Ok(())
+    }
+
+    /// Replace every decision not of `keep_origin` with `records` (a full resync).
+    pub fn replace_all_but(
+        &self,
+        keep_origin: &str,
+        records: &[Record],
+        version: i64,
+    ) -> Result<(), StoreError> {
+        if let Some(s) = &self.store {
+            s.replace_all_but(keep_origin, records, version)?;
+        }
+        self.change(|inner| {
+            let drop: Vec<u64> = inner
+                .by_id
+                .iter()
+                .filter(|(_, k)| k.label.2 != keep_origin)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in drop {
+                inner.remove(id);
+            }
+            for r in records {
+                inner.add(r);
+            }
+        });
+        Ok(())
+    }
+
+    /// The ids (and subjects) of every decision of `origin` in force here.
+    pub fn ids_of_origin(&self, origin: &str) -> Vec<u64> {
+        self.inner()
+            .by_id
+            .iter()
+            .filter(|(_, k)| k.label.2 == origin)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Drop what has expired, from memory and from the store; how many.
+    pub fn expire(&self) -> usize {
+        let now = now_ms();
+        let stale: Vec<u64> = self
+            .inner()
+            .by_id
+            .iter()
+            .filter(|(_, k)| k.expires_ms <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        if let Some(s) = &self.store {
+            if let Err(e) = s.purge(now) {
+                tracing::warn!(error = %e, "decisions: purging expired ones from the store failed");
+            }
+        }
+        if !stale.is_empty() {
+            self.change(|inner| {
+                for id in &stale {
+                    inner.remove(*id);
+                }
+            });
+        }
+        stale.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner().by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The fields of one request, as a decision lookup takes them: only those of the
+/// policy, only those some decision is on, hashed as limits hash them.
+struct RequestFields<'a> {
+    set: &'a DecisionSet,
+    defs: &'a [FieldDef],
+    policy: &'a Policy,
+    values: &'a [Option<String>],
+    ids: &'a [Option<Id>],
+    key: &'a HashKey,
+}
+
+impl FieldIds for RequestFields<'_> {
+    fn each(&self, f: &mut dyn FnMut(u64, Id)) {
+        for &i in &self.policy.fields {
+            let Some(Some(v)) = self.values.get(i) else {
+                continue;
+            };
+            let tag = super::set::field_tag(&self.defs[i].name);
+            if !self.set.has_field(tag) {
+                continue;
+            }
+            let id = self
+                .ids
+                .get(i)
+                .copied()
+                .flatten()
+                .unwrap_or_else(|| Id::of(self.key, v));
+            f(tag, id);
+        }
+    }
+}
+
+/// Step 5b of the request path: the strongest decision in force on the request's
+/// address, its ranges, ASN, country, or one of its policy's fields.
+pub fn recall(
+    set: &DecisionSet,
+    cfg: &Config,
+    policy: &Policy,
+    facts: &Facts,
+    values: &[Option<String>],
+    ids: &[Option<Id>],
+) -> Option<Hit> {
+    if set.is_empty() {
+        return None;
+    }
+    let fields = RequestFields {
+        set,
+        defs: &cfg.fields,
+        policy,
+        values,
+        ids,
+        key: &cfg.hash_key,
+    };
+    // an address that is not the client's (an unreadable client-IP header) matches no
+    // network decision; its fields still do
+    let ip = (!facts.client_ip_invalid).then_some(facts.ip);
+    set.recall(ip, facts.asn, facts.country, &fields, now_ms)
+}

@@ -1,0 +1,329 @@
+//! Decisions shared by every replica through the cluster's Redis: Redis is the truth,
+//! each replica's SQLite store its cache.
+//!
+//! Under one hash tag (`{PREFIXdecisions}`, so a Redis Cluster keeps them in one
+//! slot): `:all` (id → the decision as JSON), `:seq` (ids), `:expiry` (ids by expiry),
+//! `:version` (one more at every change) and `:log` (the last changes, scored by
+//! version: `V:+ID`, `V:-ID`). A replica polls the log past the version it has
+//! applied, every 250 ms, in one script call: nothing changed costs one round trip; a
+//! change is in force on every replica within a poll. A replica that fell behind the
+//! log (or a Redis that was emptied) resyncs the whole set. Redis away: the replica
+//! keeps applying the set it has, and catches up when Redis is back. A change made
+//! while Redis is away is refused (`503`), never half-stored.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::book::Book;
+use super::input::CROWDSEC_ORIGIN;
+use super::store::{NewRow, Store, StoreError};
+use super::{Action, Record, Subject};
+use crate::cluster::{ClusterError, Link};
+use crate::config::ClusterConfig;
+
+/// How many changes the log keeps: a replica further behind resyncs.
+const LOG_KEEP: i64 = 100_000;
+/// The most log entries one poll reads.
+const POLL_MAX: i64 = 10_000;
+/// The longest a change waits for Redis before it is refused.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a replica polls the log.
+pub const POLL_EVERY: Duration = Duration::from_millis(250);
+
+const ADD: &str = r"
+local n = tonumber(ARGV[1])
+local ids = {}
+for i = 1, n do
+  local id = redis.call('INCR', KEYS[1])
+  redis.call('HSET', KEYS[2], id, ARGV[2 * i])
+  redis.call('ZADD', KEYS[4], ARGV[2 * i + 1], id)
+  local v = redis.call('INCR', KEYS[5])
+  redis.call('ZADD', KEYS[3], v, v .. ':+' .. id)
+  ids[i] = id
+end
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[2 * n + 2]) - 1)
+return ids
+";
+
+const DELETE: &str = r"
+local gone = 0
+for i = 1, #ARGV do
+  if redis.call('HDEL', KEYS[2], ARGV[i]) == 1 then
+    redis.call('ZREM', KEYS[4], ARGV[i])
+    local v = redis.call('INCR', KEYS[5])
+    redis.call('ZADD', KEYS[3], v, v .. ':-' .. ARGV[i])
+    gone = gone + 1
+  end
+end
+return gone
+";
+
+const PURGE: &str = r"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+for _, id in ipairs(ids) do
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[4], id)
+  local v = redis.call('INCR', KEYS[5])
+  redis.call('ZADD', KEYS[3], v, v .. ':-' .. id)
+end
+return #ids
+";
+
+/// The version, and the log past ARGV[1] (at most ARGV[2] entries).
+const POLL: &str = r"
+local v = tonumber(redis.call('GET', KEYS[5]) or '0')
+local from = tonumber(ARGV[1])
+if v <= from then return {v} end
+local out = {v}
+local log = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. from, '+inf', 'LIMIT', 0, tonumber(ARGV[2]))
+for _, e in ipairs(log) do out[#out + 1] = e end
+return out
+";
+
+const GET: &str = r"return redis.call('HMGET', KEYS[2], unpack(ARGV))";
+
+/// One page of the whole set, and the version before it was read.
+const SCAN: &str = r"
+local v = tonumber(redis.call('GET', KEYS[5]) or '0')
+local page = redis.call('HSCAN', KEYS[2], ARGV[1], 'COUNT', 5000)
+return {v, page[1], page[2]}
+";
+
+/// Why a sync did not finish: Redis, or the local cache.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    Redis(#[from] ClusterError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+pub struct Fleet {
+    link: Link,
+    display: String,
+    keys: [String; 5],
+    add: redis::Script,
+    delete: redis::Script,
+    purge: redis::Script,
+    poll: redis::Script,
+    get: redis::Script,
+    scan: redis::Script,
+    /// the fleet version this replica has applied (its store keeps it too)
+    applied: AtomicI64,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("redis", &self.display)
+            .finish()
+    }
+}
+
+fn to_json(r: &NewRow) -> String {
+    json!({
+        "scope": r.subject.scope(), "value": r.subject.value(), "action": r.action.as_str(),
+        "reason": r.reason, "origin": r.origin, "created": r.created_ms, "expires": r.expires_ms,
+    })
+    .to_string()
+}
+
+fn from_json(id: u64, s: &str) -> Option<Record> {
+    let v: Value = serde_json::from_str(s).ok()?;
+    Some(Record {
+        id,
+        subject: Subject::from_stored(v["scope"].as_str()?, v["value"].as_str()?)?,
+        action: Action::from_name(v["action"].as_str()?)?,
+        reason: v["reason"].as_str().unwrap_or_default().to_string(),
+        origin: v["origin"].as_str()?.to_string(),
+        source_id: None,
+        created_ms: v["created"].as_i64()?,
+        expires_ms: v["expires"].as_i64()?,
+    })
+}
+
+impl Fleet {
+    pub fn new(cfg: &ClusterConfig, store: &Store) -> Result<Fleet, StoreError> {
+        let applied = store
+            .meta("fleet_version")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let tag = format!("{{{}decisions}}", cfg.prefix);
+        Ok(Fleet {
+            link: Link::start(cfg),
+            display: cfg.display.clone(),
+            keys: [":seq", ":all", ":log", ":expiry", ":version"].map(|k| format!("{tag}{k}")),
+            add: redis::Script::new(ADD),
+            delete: redis::Script::new(DELETE),
+            purge: redis::Script::new(PURGE),
+            poll: redis::Script::new(POLL),
+            get: redis::Script::new(GET),
+            scan: redis::Script::new(SCAN),
+            applied: AtomicI64::new(applied),
+        })
+    }
+
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// Start connecting on the calling runtime.
+    pub fn connect_soon(&self) {
+        self.link.connect_soon();
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        args: &[String],
+    ) -> Result<T, ClusterError> {
+        let mut inv = script.prepare_invoke();
+        for k in &self.keys {
+            inv.key(k);
+        }
+        for a in args {
+            inv.arg(a);
+        }
+        match tokio::time::timeout(WRITE_TIMEOUT, self.link.invoke(&inv)).await {
+            Ok(r) => r,
+            Err(_) => Err(ClusterError::Timeout(WRITE_TIMEOUT)),
+        }
+    }
+
+    /// Store new decisions in Redis, all in one script (all or none); their ids.
+    pub async fn add(&self, rows: Vec<NewRow>) -> Result<Vec<Record>, ClusterError> {
+        let mut args = vec![rows.len().to_string()];
+        for r in &rows {
+            args.push(to_json(r));
+            args.push(r.expires_ms.to_string());
+        }
+        args.push(LOG_KEEP.to_string());
+        let ids: Vec<u64> = self.run(&self.add, &args).await?;
+        Ok(rows
+            .into_iter()
+            .zip(ids)
+            .map(|(r, id)| r.with_id(id))
+            .collect())
+    }
+
+    /// Delete a decision in Redis; whether it was there.
+    pub async fn delete(&self, id: u64) -> Result<bool, ClusterError> {
+        let n: i64 = self.run(&self.delete, &[id.to_string()]).await?;
+        Ok(n > 0)
+    }
+
+    /// Delete (and log) what has expired; any replica may, and at once.
+    pub async fn purge(&self, now_ms: i64) -> Result<i64, ClusterError> {
+        self.run(&self.purge, &[now_ms.to_string()]).await
+    }
+
+    /// Apply what changed since the version this replica has: the log's changes, or
+    /// the whole set when the log no longer reaches back that far. How many changes.
+    pub async fn sync(&self, book: &Book) -> Result<usize, SyncError> {
+        let from = self.applied.load(Ordering::Acquire);
+        let out: Vec<redis::Value> = self
+            .run(&self.poll, &[from.to_string(), POLL_MAX.to_string()])
+            .await?;
+        let version = out
+            .first()
+            .and_then(|v| redis::from_redis_value_ref::<i64>(v).ok())
+            .unwrap_or(0);
+        if version == from {
+            return Ok(0);
+        }
+        let entries: Vec<String> = out[1..]
+            .iter()
+            .filter_map(|v| redis::from_redis_value_ref::<String>(v).ok())
+            .collect();
+        let first = entries
+            .first()
+            .and_then(|e| e.split_once(':'))
+            .and_then(|(v, _)| v.parse::<i64>().ok());
+        // behind the log, or a Redis that restarted empty (its version went back)
+        if version < from || first != Some(from + 1) {
+            return self.resync(book).await;
+        }
+        let (mut added, mut gone) = (Vec::new(), Vec::new());
+        let mut last = from;
+        for e in &entries {
+            let Some((v, change)) = e.split_once(':') else {
+                continue;
+            };
+            last = v.parse().unwrap_or(last);
+            match (change.as_bytes().first(), change[1..].parse::<u64>()) {
+                (Some(b'+'), Ok(id)) => added.push(id),
+                (Some(b'-'), Ok(id)) => {
+                    added.retain(|a| *a != id);
+                    gone.push(id);
+                }
+                _ => {}
+            }
+        }
+        let records = self.fetch(&added).await?;
+        let n = records.len() + gone.len();
+        book.apply(&records, &gone)?;
+        self.note_applied(book, last);
+        Ok(n)
+    }
+
+    async fn fetch(&self, ids: &[u64]) -> Result<Vec<Record>, ClusterError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            let args: Vec<String> = chunk.iter().map(u64::to_string).collect();
+            let vals: Vec<Option<String>> = self.run(&self.get, &args).await?;
+            for (id, v) in chunk.iter().zip(vals) {
+                if let Some(r) = v.as_deref().and_then(|s| from_json(*id, s)) {
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Read the whole set (in pages) and make it this replica's.
+    async fn resync(&self, book: &Book) -> Result<usize, SyncError> {
+        let mut cursor = "0".to_string();
+        let mut records = Vec::new();
+        let mut version = None;
+        loop {
+            let (v, next, page): (i64, String, Vec<String>) =
+                self.run(&self.scan, &[cursor.clone()]).await?;
+            version.get_or_insert(v);
+            for pair in page.chunks(2) {
+                if let [id, json] = pair {
+                    if let Some(r) = id.parse().ok().and_then(|id| from_json(id, json)) {
+                        records.push(r);
+                    }
+                }
+            }
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
+        let version = version.unwrap_or(0);
+        let now = super::now_ms();
+        records.retain(|r| r.expires_ms > now);
+        let n = records.len();
+        book.replace_all_but(CROWDSEC_ORIGIN, &records, version)?;
+        // changes made while the pages were read come again from the log: idempotent
+        self.applied.store(version, Ordering::Release);
+        tracing::info!(decisions = n, version, "decisions: resynced from the fleet");
+        Ok(n)
+    }
+
+    fn note_applied(&self, book: &Book, version: i64) {
+        self.applied.store(version, Ordering::Release);
+        if let Some(s) = book.store() {
+            if let Err(e) = s.set_meta("fleet_version", &version.to_string()) {
+                tracing::warn!(error = %e, "decisions: the local cache did not note the fleet version");
+            }
+        }
+    }
+
+    pub fn applied(&self) -> i64 {
+        self.applied.load(Ordering::Acquire)
+    }
+}
