@@ -482,7 +482,7 @@ mod tests {
                 "wider than /16",
             ),
             (
-                serde_json::json!({"scope": "range", "value": "2001:db8::/16", "action": "block"}),
+                serde_json::json!({"scope": "range", "value": "2001::/16", "action": "block"}),
                 "wider than /32",
             ),
             (
