@@ -195,6 +195,7 @@ pub fn decision(
         lists = %ListNotes { cfg, intel, facts },
         network = d.network.as_str(),
         mode = d.mode.as_str(),
+        decision_id = d.recalled.map(|h| h.id),
         status,
         method = %req.method,
         path = req.uri.path(),
