@@ -32,7 +32,13 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a replica polls the log.
 pub const POLL_EVERY: Duration = Duration::from_millis(250);
 
+/// Refused (an error reply) when the fleet's version is behind this replica's: Redis
+/// lost its data and is being re-seeded, and new ids would collide with kept ones.
 const ADD: &str = r"
+local v0 = tonumber(redis.call('GET', KEYS[5]) or '0')
+if v0 < tonumber(ARGV[2 * tonumber(ARGV[1]) + 3]) or redis.call('EXISTS', KEYS[6]) == 1 then
+  return redis.error_reply('RESEEDING Redis lost the decisions; a replica is putting them back')
+end
 local n = tonumber(ARGV[1])
 local ids = {}
 for i = 1, n do
@@ -84,6 +90,34 @@ return out
 
 const GET: &str = r"return redis.call('HMGET', KEYS[2], unpack(ARGV))";
 
+/// Claim the re-seeding of an emptied Redis (ARGV: owner): 1 when this replica has it.
+const SEED_BEGIN: &str = r"
+if redis.call('EXISTS', KEYS[5]) == 1 or redis.call('HLEN', KEYS[2]) > 0 then return 0 end
+if redis.call('SET', KEYS[6], ARGV[1], 'NX', 'EX', 60) then return 1 end
+return 0
+";
+
+/// One part of the seed (ARGV: owner, then id, json, expiry, …).
+const SEED_PART: &str = r"
+if redis.call('GET', KEYS[6]) ~= ARGV[1] then return 0 end
+for i = 2, #ARGV, 3 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[4], ARGV[i + 2], ARGV[i])
+end
+redis.call('EXPIRE', KEYS[6], 60)
+return 1
+";
+
+/// The seed is whole (ARGV: owner, the highest id, the version): ids and version go on.
+const SEED_END: &str = r"
+if redis.call('GET', KEYS[6]) ~= ARGV[1] then return 0 end
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[2]) > seq then redis.call('SET', KEYS[1], ARGV[2]) end
+redis.call('SET', KEYS[5], ARGV[3])
+redis.call('DEL', KEYS[6])
+return 1
+";
+
 /// One page of the whole set, and the version before it was read.
 const SCAN: &str = r"
 local v = tonumber(redis.call('GET', KEYS[5]) or '0')
@@ -103,13 +137,14 @@ pub enum SyncError {
 pub struct Fleet {
     link: Link,
     display: String,
-    keys: [String; 5],
+    keys: [String; 6],
     add: redis::Script,
     delete: redis::Script,
     purge: redis::Script,
     poll: redis::Script,
     get: redis::Script,
     scan: redis::Script,
+    seed: [redis::Script; 3],
     /// the fleet version this replica has applied (its store keeps it too)
     applied: AtomicI64,
 }
@@ -122,12 +157,42 @@ impl std::fmt::Debug for Fleet {
     }
 }
 
-fn to_json(r: &NewRow) -> String {
+/// A decision as `:all` keeps it (its id is the hash field).
+fn wire(
+    subject: &Subject,
+    action: Action,
+    reason: &str,
+    origin: &str,
+    created: i64,
+    expires: i64,
+) -> String {
     json!({
-        "scope": r.subject.scope(), "value": r.subject.value(), "action": r.action.as_str(),
-        "reason": r.reason, "origin": r.origin, "created": r.created_ms, "expires": r.expires_ms,
+        "scope": subject.scope(), "value": subject.value(), "action": action.as_str(),
+        "reason": reason, "origin": origin, "created": created, "expires": expires,
     })
     .to_string()
+}
+
+fn to_json(r: &NewRow) -> String {
+    wire(
+        &r.subject,
+        r.action,
+        &r.reason,
+        &r.origin,
+        r.created_ms,
+        r.expires_ms,
+    )
+}
+
+fn record_json(r: &Record) -> String {
+    wire(
+        &r.subject,
+        r.action,
+        &r.reason,
+        &r.origin,
+        r.created_ms,
+        r.expires_ms,
+    )
 }
 
 fn from_json(id: u64, s: &str) -> Option<Record> {
@@ -154,13 +219,15 @@ impl Fleet {
         Ok(Fleet {
             link: Link::start(cfg),
             display: cfg.display.clone(),
-            keys: [":seq", ":all", ":log", ":expiry", ":version"].map(|k| format!("{tag}{k}")),
+            keys: [":seq", ":all", ":log", ":expiry", ":version", ":seeding"]
+                .map(|k| format!("{tag}{k}")),
             add: redis::Script::new(ADD),
             delete: redis::Script::new(DELETE),
             purge: redis::Script::new(PURGE),
             poll: redis::Script::new(POLL),
             get: redis::Script::new(GET),
             scan: redis::Script::new(SCAN),
+            seed: [SEED_BEGIN, SEED_PART, SEED_END].map(redis::Script::new),
             applied: AtomicI64::new(applied),
         })
     }
@@ -200,6 +267,7 @@ impl Fleet {
             args.push(r.expires_ms.to_string());
         }
         args.push(LOG_KEEP.to_string());
+        args.push(self.applied().to_string());
         let ids: Vec<u64> = self.run(&self.add, &args).await?;
         Ok(rows
             .into_iter()
@@ -241,7 +309,11 @@ impl Fleet {
             .first()
             .and_then(|e| e.split_once(':'))
             .and_then(|(v, _)| v.parse::<i64>().ok());
-        // behind the log, or a Redis that restarted empty (its version went back)
+        // a Redis that came back empty: put the set this replica kept back into it
+        if version == 0 && from > 0 && self.reseed(book, from).await? {
+            return Ok(0);
+        }
+        // behind the log, or a Redis whose version went back
         if version < from || first != Some(from + 1) {
             return self.resync(book).await;
         }
@@ -312,6 +384,52 @@ impl Fleet {
         self.applied.store(version, Ordering::Release);
         tracing::info!(decisions = n, version, "decisions: resynced from the fleet");
         Ok(n)
+    }
+
+    /// Put this replica's set back into an emptied Redis, at this replica's version, if
+    /// no other replica is doing so; whether it did.
+    async fn reseed(&self, book: &Book, version: i64) -> Result<bool, SyncError> {
+        let owner = format!("{}-{}", std::process::id(), super::now_ms());
+        let claimed: i64 = self.run(&self.seed[0], &[owner.clone()]).await?;
+        if claimed != 1 {
+            return Ok(false);
+        }
+        let now = super::now_ms();
+        let records: Vec<Record> = match book.store() {
+            Some(s) => s.live(now)?.0,
+            None => Vec::new(),
+        };
+        let mine: Vec<&Record> = records
+            .iter()
+            .filter(|r| r.origin != CROWDSEC_ORIGIN)
+            .collect();
+        for part in mine.chunks(1000) {
+            let mut args = vec![owner.clone()];
+            for r in part {
+                args.push(r.id.to_string());
+                args.push(record_json(r));
+                args.push(r.expires_ms.to_string());
+            }
+            let ok: i64 = self.run(&self.seed[1], &args).await?;
+            if ok != 1 {
+                return Ok(false);
+            }
+        }
+        let top = mine.iter().map(|r| r.id).max().unwrap_or(0);
+        let ok: i64 = self
+            .run(
+                &self.seed[2],
+                &[owner, top.to_string(), version.to_string()],
+            )
+            .await?;
+        if ok == 1 {
+            tracing::warn!(
+                decisions = mine.len(),
+                version,
+                "decisions: Redis came back empty; this replica put the decisions it kept back"
+            );
+        }
+        Ok(ok == 1)
     }
 
     fn note_applied(&self, book: &Book, version: i64) {
