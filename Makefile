@@ -11,21 +11,27 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # What the build and tests need from Debian, installed when missing: cmake (Pingora's
 # zlib-ng), redis-server (the cluster tests start their own), chromium (the dashboard
 # test), prometheus (promtool checks and unit-tests deploy/prometheus/alerts.yaml),
-# nginx (tests with a real nginx in front of riskgate start their own).
+# nginx (tests with a real nginx in front of riskgate start their own), crowdsec (the
+# bouncer test runs its own Local API; its postinst needs Central API credentials to
+# exist, so an offline placeholder is written first when there are none).
 deps:
 	@missing=""; command -v cmake >/dev/null 2>&1 || missing="cmake"; \
 	  command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	  command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	  command -v nginx >/dev/null 2>&1 || missing="$$missing nginx"; \
+	  command -v crowdsec >/dev/null 2>&1 || missing="$$missing crowdsec"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing$$missing with apt-get"; \
 	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	    command -v apt-get >/dev/null 2>&1 || { echo "no apt-get here: install$$missing with your package manager, then re-run"; exit 1; }; \
+	    $$SUDO mkdir -p /etc/crowdsec; \
+	    $$SUDO test -s /etc/crowdsec/online_api_credentials.yaml || printf 'url: https://api.crowdsec.net/\nlogin: offline\npassword: offline\n' | $$SUDO tee /etc/crowdsec/online_api_credentials.yaml >/dev/null; \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	    $$SUDO service redis-server stop >/dev/null 2>&1 || true; \
 	    $$SUDO service prometheus stop >/dev/null 2>&1 || true; \
 	    $$SUDO service nginx stop >/dev/null 2>&1 || true; \
+	    $$SUDO service crowdsec stop >/dev/null 2>&1 || true; \
 	  fi
 
 build: deps

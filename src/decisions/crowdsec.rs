@@ -113,6 +113,18 @@ fn action(kind: &str) -> Option<Action> {
     }
 }
 
+/// An error with its causes (`error sending request: … Connection refused`).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
 /// The bouncer: where it pulls from and when it last could.
 pub struct Bouncer {
     cfg: CrowdsecConfig,
@@ -170,7 +182,7 @@ impl Bouncer {
             .header("X-Api-Key", &self.cfg.key)
             .send()
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(chain(&e)))?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
@@ -183,7 +195,7 @@ impl Bouncer {
                 }
             )));
         }
-        let body = resp.bytes().await.map_err(|e| fail(e.to_string()))?;
+        let body = resp.bytes().await.map_err(|e| fail(chain(&e)))?;
         let stream: Stream = serde_json::from_slice(&body).map_err(|e| PullError::Format {
             url: self.cfg.url.clone(),
             message: e.to_string(),
