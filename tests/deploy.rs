@@ -40,8 +40,10 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
         "hmac-k1.key",
         "0123456789abcdef0123456789abcdef0123456789abcdef",
     );
+    let token = write(dir.path(), "admin.token", "0123456789abcdef0123456789abcdef");
     let gw = gw
         .replace("/etc/riskgate-secret/hash.key", &key)
+        .replace("/etc/riskgate-admin/admin.token", &token)
         .replace("/etc/riskgate-signing/hmac-k1.key", &signing);
     let cfg = riskgate::config::parse(&gw, Path::new("/etc/riskgate/gateway.yaml"))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -111,6 +113,24 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
         .unwrap()
         .starts_with("/var/lib/riskgate"));
     assert!(mounts.contains(&"/var/lib/riskgate"));
+    // the admin token comes from a Secret, and the decisions' store is on a writable volume
+    assert!(cfg.admin_token.is_some());
+    assert!(mounts.contains(&"/etc/riskgate-admin"));
+    let store_dir = cfg.decisions.store.parent().unwrap().to_str().unwrap();
+    let store_mount = rg["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == store_dir)
+        .expect("the decisions store's directory is a volume");
+    assert_ne!(store_mount["readOnly"].as_bool(), Some(true));
+    let secrets: Vec<&str> = spec["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["secret"]["secretName"].as_str())
+        .collect();
+    assert!(secrets.contains(&"riskgate-admin"), "{secrets:?}");
     // args are flags the binary accepts
     let args: Vec<&str> = rg["args"]
         .as_sequence()
@@ -125,10 +145,19 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
 
 #[test]
 fn production_config_compiles() {
-    let text = read("deploy/gateway.production.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "admin.token", "0123456789abcdef0123456789abcdef");
+    let text =
+        read("deploy/gateway.production.yaml").replace("/etc/riskgate/admin.token", &token);
     let cfg = riskgate::config::parse(&text, Path::new("/etc/riskgate/gateway.yaml"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(cfg.admin.ip().is_loopback());
+    // the decisions API is behind a token, and decisions are kept with the data
+    assert!(cfg.admin_token.is_some());
+    assert_eq!(
+        cfg.decisions.store,
+        Path::new("/var/lib/riskgate/decisions.db")
+    );
     assert!(matches!(
         cfg.intel.tor.as_ref().unwrap().source,
         riskgate::config::Source::Url(_)

@@ -729,8 +729,8 @@ fn the_admin_port_needs_the_token() {
         .status,
         200
     );
-    // a token too short is a config error naming the key
-    let short = write(dir.path(), "short.token", "abc\n");
+    // a token too short (31 bytes; 32 is the least) is a config error naming the key
+    let short = write(dir.path(), "short.token", "0123456789abcdef0123456789abcde\n");
     let cfg = write(
         dir.path(),
         "bad.yaml",
@@ -739,7 +739,7 @@ fn the_admin_port_needs_the_token() {
     let (code, _, err) = run_cli(&["check", "-c", &cfg]);
     assert_eq!(code, 64, "{err}");
     assert!(
-        err.contains("bad.yaml:2:") && err.contains("admin_token_file"),
+        err.contains("bad.yaml:2:") && err.contains("admin_token_file") && err.contains("at least 32"),
         "{err}"
     );
 }

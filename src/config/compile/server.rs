@@ -121,7 +121,7 @@ pub(super) fn compile_client_ip(cx: &mut Ctx, raw: Opt<RawClientIp>) -> ClientIp
 }
 
 /// The fewest bytes an admin token holds (surrounding whitespace aside).
-pub const ADMIN_TOKEN_MIN_BYTES: usize = 16;
+pub const ADMIN_TOKEN_MIN_BYTES: usize = 32;
 
 /// `admin_token_file`: the file's trimmed content is the token.
 pub(super) fn compile_admin_token(cx: &mut Ctx, raw: Opt<String>) -> Option<AdminToken> {
