@@ -377,5 +377,76 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(decision, benches);
+/// Step 5b of the request path: the decisions' lookup for a promo request (its address,
+/// ASN, country, and the device and code its policy reads), with none loaded and with a
+/// million (70 % devices, 20 % addresses, 10 % /24 ranges): a miss, and a device hit.
+fn decisions(c: &mut Criterion) {
+    use riskgate::decisions::book::recall;
+    use riskgate::decisions::set::{DecisionSet, Hit, Key};
+    use riskgate::decisions::{Action, Subject};
+    use riskgate::evidence::ident::{self, Id};
+    let snap = snapshot();
+    let cfg = &snap.config;
+    let policy = &cfg.policies[0];
+    let field = |n: &str| cfg.fields.iter().position(|f| f.name == n).unwrap();
+    let (device, coupon) = (field("device"), field("coupon"));
+    assert!(policy.fields.contains(&device), "the promo policy reads the device");
+    let mut values = vec![None; cfg.fields.len()];
+    values[device] = Some("d-4f1c9a2b".to_string());
+    values[coupon] = Some("SAVE10".to_string());
+    let ids = ident::ids_of(&cfg.hash_key, &values, &policy.ids);
+    let facts = snap
+        .intel
+        .enrich("89.160.20.112".parse().unwrap(), &cfg.intel);
+    let mut million = DecisionSet::default();
+    million.reserve(1_000_000);
+    for i in 0..1_000_000u64 {
+        let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+        x ^= x >> 29;
+        let subject = match i % 10 {
+            0 => Subject::Range(
+                ipnet::Ipv4Net::new(std::net::Ipv4Addr::from((x as u32) & 0xffff_ff00), 24)
+                    .unwrap()
+                    .into(),
+            ),
+            1 | 2 => Subject::Ip(std::net::Ipv4Addr::from(x as u32).into()),
+            _ => Subject::Field {
+                name: "device".into(),
+                id: Id(x),
+            },
+        };
+        let hit = Hit {
+            id: i + 1,
+            expires_ms: i64::MAX,
+            action: Action::Block,
+        };
+        million.insert(Key::of(&subject), hit);
+    }
+    let none = DecisionSet::default();
+    c.bench_function("decisions/recall_none", |b| {
+        b.iter(|| recall(black_box(&none), cfg, policy, &facts, &values, &ids))
+    });
+    c.bench_function("decisions/recall_1m_miss", |b| {
+        b.iter(|| recall(black_box(&million), cfg, policy, &facts, &values, &ids))
+    });
+    // the request's own device is decided
+    let mut hit_set = million.clone();
+    hit_set.insert(
+        Key::of(&Subject::Field {
+            name: "device".into(),
+            id: ids[device].unwrap(),
+        }),
+        Hit {
+            id: 0,
+            expires_ms: i64::MAX,
+            action: Action::Block,
+        },
+    );
+    assert!(recall(&hit_set, cfg, policy, &facts, &values, &ids).is_some());
+    c.bench_function("decisions/recall_1m_hit", |b| {
+        b.iter(|| recall(black_box(&hit_set), cfg, policy, &facts, &values, &ids))
+    });
+}
+
+criterion_group!(decision, benches, decisions);
 criterion_main!(decision);

@@ -16,6 +16,9 @@
 #               plus X-Risk-Signature (one HMAC-SHA256 a request)
 #   rg-cluster  wrk → a second riskgate, rg-match's route with its three limits shared
 #               through a redis-server on loopback (`cluster`)
+#   rg-body-decisions  rg-body-checks' request → a fourth riskgate, rg-body-checks' config
+#               with a million decisions loaded (70 % devices, 20 % addresses, 10 % /24s;
+#               examples/decisions_scale.rs); the request matches none of them
 #   flood       after the rounds: one exhausted key hammered on rg-cluster (all 429),
 #               with the scripts Redis ran for it
 # Every request carries X-Forwarded-For: 89.160.20.112. Proxies get CPU 0, wrk and the
@@ -58,7 +61,7 @@ if [ "$MODE" = instructions ] && ! need callgrind_control; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq valgrind >/dev/null
 fi
 
-cargo build --release --quiet --bin riskgate --example bare_proxy
+cargo build --release --quiet --bin riskgate --example bare_proxy --example decisions_scale
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 RG="$TARGET_DIR/release/riskgate"
 BARE="$TARGET_DIR/release/examples/bare_proxy"
@@ -82,6 +85,7 @@ wrap() {
 
 ORIGIN=$(port); NGX=$(port); NGXP=$(port); BAREP=$(port); RGP=$(port); ADMIN=$(port)
 REDISP=$(port); RG2P=$(port); ADMIN2=$(port); RG3P=$(port); ADMIN3=$(port)
+RG4P=$(port); ADMIN4=$(port)
 
 # --- nginx origin --------------------------------------------------------------------
 mkdir -p "$T/origin" "$T/ngx"
@@ -216,6 +220,13 @@ sed -e "s/127.0.0.1:$RGP/127.0.0.1:$RG3P/" -e "s/127.0.0.1:$ADMIN\"/127.0.0.1:$A
 echo "signing: { keys: [ { id: k1, file: $T/hmac-k1.key } ] }" >> "$T/rg3.yaml"
 wrap riskgate-signed "$RG" run -c "$T/rg3.yaml" 2>"$T/rg3.log" & PIDS+=($!); PID_RG3=$!
 
+# --- the same riskgate with a million decisions loaded -----------------------------------
+"$TARGET_DIR/release/examples/decisions_scale" fill "$T/million.db" 1000000
+sed -e "s/127.0.0.1:$RGP/127.0.0.1:$RG4P/" -e "s/127.0.0.1:$ADMIN\"/127.0.0.1:$ADMIN4\"/" \
+    -e "s/rg-upgrade.sock/rg4-upgrade.sock/" "$T/rg.yaml" > "$T/rg4.yaml"
+echo "decisions: { store: $T/million.db }" >> "$T/rg4.yaml"
+wrap riskgate-decisions "$RG" run -c "$T/rg4.yaml" 2>"$T/rg4.log" & PIDS+=($!); PID_RG4=$!
+
 # --- riskgate with its limits in Redis ------------------------------------------------
 $PIN1 redis-server --port "$REDISP" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" >/dev/null 2>&1 & PIDS+=($!)
 { rg_common rg2; cat <<CONF; } > "$T/rg2.yaml"
@@ -237,9 +248,11 @@ policies:
 CONF
 wrap riskgate-cluster "$RG" run -c "$T/rg2.yaml" 2>"$T/rg2.log" & PIDS+=($!); PID_RG2=$!
 
-PORTS="$ORIGIN $NGX $BAREP $RGP $REDISP $RG2P $RG3P"; [ "$MODE" = instructions ] && PORTS="$PORTS $NGXP"
+PORTS="$ORIGIN $NGX $BAREP $RGP $REDISP $RG2P $RG3P $RG4P"; [ "$MODE" = instructions ] && PORTS="$PORTS $NGXP"
+# (under callgrind, loading the million decisions takes a minute or two)
+WAITS=300; [ "$MODE" = instructions ] && WAITS=3000
 for p in $PORTS; do
-  for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq "$WAITS"); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
 done
 # sanity: every target answers 200, riskgate's matched route with its headers
 for url in "http://127.0.0.1:$NGX/api/apply-coupon" "http://127.0.0.1:$BAREP/x" "http://127.0.0.1:$RGP/api/apply-coupon" "http://127.0.0.1:$RG3P/api/apply-coupon"; do
@@ -257,8 +270,9 @@ declare -A URL=(
   [rg-body-checks]="http://127.0.0.1:$RGP/api/checked"
   [rg-signed]="http://127.0.0.1:$RG3P/api/apply-coupon"
   [rg-cluster]="http://127.0.0.1:$RG2P/api/apply-coupon"
+  [rg-body-decisions]="http://127.0.0.1:$RG4P/api/checked"
 )
-ORDER=(direct nginx-geo bare rg-miss rg-match rg-signed rg-body-plain rg-body-checks rg-cluster)
+ORDER=(direct nginx-geo bare rg-miss rg-match rg-signed rg-body-plain rg-body-checks rg-body-decisions rg-cluster)
 # the shared store answers before the runs start (the connection is made in the background)
 for _ in $(seq 100); do
   curl -s -o /dev/null "http://127.0.0.1:$RG2P/"   # traffic makes it connect, on the proxy's runtime
@@ -303,10 +317,10 @@ PY
 if [ "$MODE" = instructions ]; then
   # one proxy process each; riskgate serves both its paths. Collection is switched on
   # only while wrk runs, after a warm-up, and zeroed between targets.
-  declare -A PID=([nginx-plain]=$PID_NGXP [nginx-geo]=$PID_NGX [bare]=$PID_BARE [rg-miss]=$PID_RG [rg-match]=$PID_RG [rg-body-plain]=$PID_RG [rg-body-checks]=$PID_RG [rg-signed]=$PID_RG3 [rg-cluster]=$PID_RG2)
+  declare -A PID=([nginx-plain]=$PID_NGXP [nginx-geo]=$PID_NGX [bare]=$PID_BARE [rg-miss]=$PID_RG [rg-match]=$PID_RG [rg-body-plain]=$PID_RG [rg-body-checks]=$PID_RG [rg-signed]=$PID_RG3 [rg-cluster]=$PID_RG2 [rg-body-decisions]=$PID_RG4)
   URL[nginx-plain]="http://127.0.0.1:$NGXP/api/apply-coupon"
   declare -A IR
-  for name in nginx-plain nginx-geo bare rg-miss rg-match rg-signed rg-body-plain rg-body-checks rg-cluster; do
+  for name in nginx-plain nginx-geo bare rg-miss rg-match rg-signed rg-body-plain rg-body-checks rg-body-decisions rg-cluster; do
     pid=${PID[$name]}
     for _ in $(seq 200); do curl -s -o /dev/null -H 'X-Forwarded-For: 89.160.20.112' "${URL[$name]}"; done
     callgrind_control -z "$pid" >/dev/null
@@ -328,10 +342,10 @@ if [ "$MODE" = instructions ]; then
     IR[$name]=$((total / n))
     echo "$name: $n requests, $total instructions, ${IR[$name]} per request"
   done
-  python3 - "$OUT" "$DURATION" "${IR[nginx-plain]}" "${IR[nginx-geo]}" "${IR[bare]}" "${IR[rg-miss]}" "${IR[rg-match]}" "${IR[rg-signed]}" "${IR[rg-body-plain]}" "${IR[rg-body-checks]}" "${IR[rg-cluster]}" <<'PY'
+  python3 - "$OUT" "$DURATION" "${IR[nginx-plain]}" "${IR[nginx-geo]}" "${IR[bare]}" "${IR[rg-miss]}" "${IR[rg-match]}" "${IR[rg-signed]}" "${IR[rg-body-plain]}" "${IR[rg-body-checks]}" "${IR[rg-body-decisions]}" "${IR[rg-cluster]}" <<'PY'
 import sys, datetime, os, platform
 out, dur = sys.argv[1:3]
-names = ["nginx-plain", "nginx-geo", "bare", "rg-miss", "rg-match", "rg-signed", "rg-body-plain", "rg-body-checks", "rg-cluster"]
+names = ["nginx-plain", "nginx-geo", "bare", "rg-miss", "rg-match", "rg-signed", "rg-body-plain", "rg-body-checks", "rg-body-decisions", "rg-cluster"]
 ir = dict(zip(names, map(int, sys.argv[3:])))
 what = {
     "nginx-plain": "nginx 1 worker, plain proxy",
@@ -342,6 +356,7 @@ what = {
     "rg-signed": "riskgate, rg-match with signing (X-Risk-Signature, HMAC-SHA256)",
     "rg-body-plain": "riskgate, matched route, POST 1 KiB JSON, policy reads no field",
     "rg-body-checks": "riskgate, the same POST, body read: 4 fields, 4 checks, 5 limits",
+    "rg-body-decisions": "riskgate, rg-body-checks with 1,000,000 decisions loaded (none matches)",
     "rg-cluster": "riskgate, rg-match's route with its 3 limits in Redis (cluster, loopback)",
 }
 lines = [
@@ -365,6 +380,8 @@ lines += [
     f"- request evidence: reading the 1 KiB JSON body, four fields, four checks and two field limits cost "
     f"**+{ir['rg-body-checks']-ir['rg-body-plain']:,}** instructions a request (checks / no checks "
     f"**{ir['rg-body-plain']/ir['rg-body-checks']:.3f}×** in requests per instruction)",
+    f"- decisions: a million loaded cost **{ir['rg-body-decisions']-ir['rg-body-checks']:+,}** instructions a request "
+    f"(the address at each prefix length in use, the ASN, the country, the device and the code looked up)",
     f"- signed headers: X-Risk-Signature costs **{ir['rg-signed']-ir['rg-match']:+,}** instructions a request "
     f"(signed / unsigned **{ir['rg-match']/ir['rg-signed']:.3f}×** in requests per instruction)",
     f"- shared limits: the three limits in Redis instead of in process cost "
@@ -439,6 +456,8 @@ lines += [
     f"p99 {p99['rg-signed']/p99['rg-match']:.2f}×; {rounds_of('rg-signed', 'rg-match')}",
     f"- 1 KiB JSON body, every check / the same route without checks: **{rps['rg-body-checks']/rps['rg-body-plain']:.3f}×** throughput, "
     f"p99 {p99['rg-body-checks']/p99['rg-body-plain']:.2f}×; {rounds_of('rg-body-checks', 'rg-body-plain')}",
+    f"- a million decisions loaded / none, the body route: **{rps['rg-body-decisions']/rps['rg-body-checks']:.3f}×** throughput, "
+    f"p99 {p99['rg-body-decisions']/p99['rg-body-checks']:.2f}×; {rounds_of('rg-body-decisions', 'rg-body-checks')}",
     f"- shared limits (Redis on loopback) / local limits, same route: **{rps['rg-cluster']/rps['rg-match']:.3f}×** throughput, "
     f"p99 {p99['rg-cluster'] - p99['rg-match']:+.3f} ms; {rounds_of('rg-cluster', 'rg-match')}",
     f"- flood (one exhausted key, every answer 429): {float(frps):.0f} requests/s, p99 {float(fp99):.3f} ms; "

@@ -33,30 +33,51 @@ pub enum BookError {
     FromCrowdsec(u64),
 }
 
-/// What the master set knows of each decision, to remove it and count it.
-#[derive(Debug, Clone)]
+/// What the master set knows of each decision, to remove it and count it: 24 bytes.
+#[derive(Debug, Clone, Copy)]
 struct Known {
     key: Key,
     expires_ms: i64,
-    label: (String, Action, String),
+    /// index into [`Inner::labels`]
+    label: u32,
 }
 
+/// A series of `riskgate_decisions`: scope, action, origin.
+type Label = (String, Action, String);
+
+/// The writer's side. `master` is the published set itself between changes (one copy
+/// in memory); a change copies it once, changes the copy and publishes it.
 #[derive(Default)]
 struct Inner {
-    master: DecisionSet,
+    master: Arc<DecisionSet>,
     by_id: HashMap<u64, Known>,
-    counts: HashMap<(String, Action, String), i64>,
+    /// the gauge's series, each with its count (few: scopes × actions × origins)
+    labels: Vec<(Label, i64)>,
 }
 
 impl Inner {
+    fn label(&mut self, l: Label) -> u32 {
+        match self.labels.iter().position(|(x, _)| *x == l) {
+            Some(i) => i as u32,
+            None => {
+                self.labels.push((l, 0));
+                (self.labels.len() - 1) as u32
+            }
+        }
+    }
+
+    fn origin_of(&self, k: &Known) -> &str {
+        &self.labels[k.label as usize].0 .2
+    }
+
     fn add(&mut self, r: &Record) {
         if self.by_id.contains_key(&r.id) {
             self.remove(r.id);
         }
         let key = Key::of(&r.subject);
-        let label = (r.subject.scope_label(), r.action, r.origin.clone());
-        self.master.insert(key, r.hit());
-        *self.counts.entry(label.clone()).or_default() += 1;
+        let label = self.label((r.subject.scope_label(), r.action, r.origin.clone()));
+        Arc::make_mut(&mut self.master).insert(key, r.hit());
+        self.labels[label as usize].1 += 1;
         self.by_id.insert(
             r.id,
             Known {
@@ -71,15 +92,13 @@ impl Inner {
         let Some(k) = self.by_id.remove(&id) else {
             return false;
         };
-        self.master.remove(k.key, id);
-        if let Some(n) = self.counts.get_mut(&k.label) {
-            *n -= 1;
-        }
+        Arc::make_mut(&mut self.master).remove(k.key, id);
+        self.labels[k.label as usize].1 -= 1;
         true
     }
 
     fn gauge(&self) {
-        for ((scope, action, origin), n) in &self.counts {
+        for ((scope, action, origin), n) in &self.labels {
             METRICS
                 .decisions
                 .with_label_values(&[scope.as_str(), action.as_str(), origin.as_str()])
@@ -132,38 +151,40 @@ impl Book {
     }
 
     fn with_store(store: Store, cluster: Option<&ClusterConfig>) -> Result<Arc<Book>, StoreError> {
-        let (live, unreadable) = store.live(now_ms())?;
-        if unreadable > 0 {
-            tracing::warn!(store = %store.path().display(), rows = unreadable, "decisions: rows this riskgate cannot read are left in the store and not applied");
-        }
         let fleet = match cluster {
             Some(c) => Some(Arc::new(Fleet::new(c, &store)?)),
             None => None,
         };
-        let book = Book {
-            published: ArcSwap::from_pointee(DecisionSet::default()),
-            inner: Mutex::new(Inner::default()),
+        // straight from the rows into the tables, sized once
+        let mut inner = Inner::default();
+        let now = now_ms();
+        let n = store.count_live(now)?;
+        inner.by_id.reserve(n);
+        Arc::make_mut(&mut inner.master).reserve(n);
+        let unreadable = store.each_live(now, |r| inner.add(&r))?;
+        if unreadable > 0 {
+            tracing::warn!(store = %store.path().display(), rows = unreadable, "decisions: rows this riskgate cannot read are left in the store and not applied");
+        }
+        tracing::info!(decisions = inner.by_id.len(), "decisions loaded");
+        inner.gauge();
+        Ok(Arc::new(Book {
+            published: ArcSwap::new(inner.master.clone()),
+            inner: Mutex::new(inner),
             store: Some(store),
             fleet,
-        };
-        book.change(|inner| {
-            for r in &live {
-                inner.add(r);
-            }
-        });
-        tracing::info!(decisions = live.len(), "decisions loaded");
-        Ok(Arc::new(book))
+        }))
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Change the master set and publish a copy of it.
+    /// Change the master set and publish it: the published set is copied once (by the
+    /// first change of `f`), while requests go on reading the one they loaded.
     fn change(&self, f: impl FnOnce(&mut Inner)) {
         let mut inner = self.inner();
         f(&mut inner);
-        self.published.store(Arc::new(inner.master.clone()));
+        self.published.store(inner.master.clone());
         inner.gauge();
     }
 
@@ -247,13 +268,10 @@ impl Book {
     }
 
     /// Decisions that arrived from elsewhere (the fleet, CrowdSec), with their ids, and
-    /// ids gone: stored (the cache) and in force at once. Idempotent.
+    /// ids gone: in force at once, then stored (the cache). Idempotent.
     pub fn apply(&self, added: &[Record], gone: &[u64]) -> Result<(), StoreError> {
         if added.is_empty() && gone.is_empty() {
             return Ok(());
-        }
-        if let Some(s) = &self.store {
-            s.put(added, gone)?;
         }
         self.change(|inner| {
             for id in gone {
@@ -263,42 +281,58 @@ impl Book {
                 inner.add(r);
             }
         });
-        Ok(())
+        match &self.store {
+            Some(s) => s.put(added, gone),
+            None => Ok(()),
+        }
     }
 
-    /// Replace every decision not of `keep_origin` with `records` (a full resync).
+    /// Replace every decision not of `keep_origin` with `records` (a full resync): in
+    /// force at once, then stored with the fleet's version.
     pub fn replace_all_but(
         &self,
         keep_origin: &str,
         records: &[Record],
         version: i64,
     ) -> Result<(), StoreError> {
-        if let Some(s) = &self.store {
-            s.replace_all_but(keep_origin, records, version)?;
-        }
+        let t = std::time::Instant::now();
         self.change(|inner| {
             let drop: Vec<u64> = inner
                 .by_id
                 .iter()
-                .filter(|(_, k)| k.label.2 != keep_origin)
+                .filter(|(_, k)| inner.origin_of(k) != keep_origin)
                 .map(|(id, _)| *id)
                 .collect();
             for id in drop {
                 inner.remove(id);
             }
+            Arc::make_mut(&mut inner.master).reserve(records.len());
+            inner.by_id.reserve(records.len());
             for r in records {
                 inner.add(r);
             }
         });
-        Ok(())
+        let in_force = t.elapsed();
+        let stored = match &self.store {
+            Some(s) => s.replace_all_but(keep_origin, records, version),
+            None => Ok(()),
+        };
+        tracing::info!(
+            decisions = records.len(),
+            in_force_ms = in_force.as_millis() as u64,
+            cached_ms = (t.elapsed() - in_force).as_millis() as u64,
+            "decisions: a whole set replaced"
+        );
+        stored
     }
 
     /// The ids (and subjects) of every decision of `origin` in force here.
     pub fn ids_of_origin(&self, origin: &str) -> Vec<u64> {
-        self.inner()
+        let inner = self.inner();
+        inner
             .by_id
             .iter()
-            .filter(|(_, k)| k.label.2 == origin)
+            .filter(|(_, k)| inner.origin_of(k) == origin)
             .map(|(id, _)| *id)
             .collect()
     }

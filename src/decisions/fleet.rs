@@ -356,6 +356,7 @@ impl Fleet {
 
     /// Read the whole set (in pages) and make it this replica's.
     async fn resync(&self, book: &Book) -> Result<usize, SyncError> {
+        let started = std::time::Instant::now();
         let mut cursor = "0".to_string();
         let mut records = Vec::new();
         let mut version = None;
@@ -379,10 +380,17 @@ impl Fleet {
         let now = super::now_ms();
         records.retain(|r| r.expires_ms > now);
         let n = records.len();
+        let read = started.elapsed();
         book.replace_all_but(CROWDSEC_ORIGIN, &records, version)?;
         // changes made while the pages were read come again from the log: idempotent
         self.applied.store(version, Ordering::Release);
-        tracing::info!(decisions = n, version, "decisions: resynced from the fleet");
+        tracing::info!(
+            decisions = n,
+            version,
+            read_ms = read.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "decisions: resynced from the fleet"
+        );
         Ok(n)
     }
 

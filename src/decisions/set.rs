@@ -154,6 +154,11 @@ impl DecisionSet {
         !self.fields.is_empty()
     }
 
+    /// Room for `n` more decisions.
+    pub fn reserve(&mut self, n: usize) {
+        self.one.reserve(n);
+    }
+
     pub fn insert(&mut self, key: Key, hit: Hit) {
         match self.one.entry(key) {
             std::collections::hash_map::Entry::Occupied(_) => {

@@ -242,7 +242,9 @@ impl Store {
             )));
         }
         // every acknowledged write is on disk: it survives kill -9 and a power cut
-        c.execute_batch("PRAGMA synchronous = FULL")
+        // a resync writes a whole set in one transaction: room for it in the page cache
+        // (32 MiB at most), rather than pages spilled and rewritten
+        c.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -32768")
             .map_err(|e| fail(e.to_string()))?;
         for (v, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let sql = format!(
@@ -339,6 +341,38 @@ impl Store {
         }
         tx.commit().map_err(|e| self.sql(e))?;
         Ok(out)
+    }
+
+    /// How many decisions are in force at `now_ms`.
+    pub fn count_live(&self, now_ms: i64) -> Result<usize, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT count(*) FROM decisions WHERE expires > ?1",
+                params![now_ms],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Each decision still in force at `now_ms`, one at a time (a million are not held
+    /// twice); how many rows this build cannot read.
+    pub fn each_live(&self, now_ms: i64, mut f: impl FnMut(Record)) -> Result<usize, StoreError> {
+        let c = self.conn();
+        let mut st = c
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM decisions WHERE expires > ?1 ORDER BY id"
+            ))
+            .map_err(|e| self.sql(e))?;
+        let mut rows = st.query(params![now_ms]).map_err(|e| self.sql(e))?;
+        let mut bad = 0;
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            match row_to_record(row).map_err(|e| self.sql(e))? {
+                Some(r) => f(r),
+                None => bad += 1,
+            }
+        }
+        Ok(bad)
     }
 
     /// Every decision still in force at `now_ms`; rows this build cannot read are
