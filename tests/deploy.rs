@@ -310,6 +310,15 @@ fn every_yaml_example_in_the_operator_guide_is_a_valid_config() {
             yaml.replace_range(at..end, &file);
         }
         yaml = yaml.replace("/etc/riskgate/admin.token", &token);
+        for (name, secret) in [
+            ("hash.key", "0123456789abcdef0123456789abcdef"),
+            ("crowdsec.key", "db7b09616eb578be215417e0dc48204f"),
+        ] {
+            let at = format!("/etc/riskgate/{name}");
+            if yaml.contains(&at) {
+                yaml = yaml.replace(&at, &write(keys.path(), name, secret));
+            }
+        }
         // examples that name `list:deny` get a deny list, unless they bring an intel block
         let intel = if yaml.contains("\nintel:") || yaml.starts_with("intel:") {
             ""
@@ -321,5 +330,5 @@ fn every_yaml_example_in_the_operator_guide_is_a_valid_config() {
             .unwrap_or_else(|e| panic!("example {n} of the guide does not compile:\n{yaml}\n{e}"));
         n += 1;
     }
-    assert_eq!(n, 13);
+    assert_eq!(n, 15);
 }

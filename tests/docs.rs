@@ -11,9 +11,11 @@ fn reference() -> String {
 #[test]
 fn every_config_key_is_in_the_reference() {
     let doc = reference();
-    let sections: [&[&str]; 21] = [
+    let sections: [&[&str]; 23] = [
         RawConfig::KEYS,
         RawCluster::KEYS,
+        RawDecisions::KEYS,
+        RawCrowdsec::KEYS,
         RawSigning::KEYS,
         RawSigningKey::KEYS,
         RawLog::KEYS,
