@@ -390,7 +390,10 @@ fn decisions(c: &mut Criterion) {
     let policy = &cfg.policies[0];
     let field = |n: &str| cfg.fields.iter().position(|f| f.name == n).unwrap();
     let (device, coupon) = (field("device"), field("coupon"));
-    assert!(policy.fields.contains(&device), "the promo policy reads the device");
+    assert!(
+        policy.fields.contains(&device),
+        "the promo policy reads the device"
+    );
     let mut values = vec![None; cfg.fields.len()];
     values[device] = Some("d-4f1c9a2b".to_string());
     values[coupon] = Some("SAVE10".to_string());

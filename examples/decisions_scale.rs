@@ -53,7 +53,11 @@ fn fill(store: &Path, n: u64) {
         let rows: Vec<NewRow> = (i..(i + 10_000).min(n))
             .map(|j| NewRow {
                 subject: subject(j),
-                action: if j % 7 == 0 { Action::Verify } else { Action::Block },
+                action: if j % 7 == 0 {
+                    Action::Verify
+                } else {
+                    Action::Block
+                },
                 reason: "chargeback".into(),
                 origin: "api".into(),
                 source_id: None,
@@ -64,7 +68,10 @@ fn fill(store: &Path, n: u64) {
         s.insert(rows).expect("insert");
         i += 10_000;
     }
-    println!("fill: {n} decisions written in {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "fill: {n} decisions written in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
 }
 
 fn load(store: &Path) {
@@ -119,14 +126,21 @@ fn redis(store: &Path, url: &str) {
                 .collect();
             writer.add(rows).await.expect("add");
         }
-        println!("redis: {} decisions added through the fleet in {:.2} s", live.len(), t.elapsed().as_secs_f64());
+        println!(
+            "redis: {} decisions added through the fleet in {:.2} s",
+            live.len(),
+            t.elapsed().as_secs_f64()
+        );
         // a replica with an empty cache syncs them all
         let replica = Book::open(&dir.path().join("replica.db"), Some(&cluster)).unwrap();
         let fleet = replica.fleet().unwrap().clone();
         fleet.connect_soon();
         let t = Instant::now();
         let n = fleet.sync(&replica).await.expect("sync");
-        println!("redis: a new replica synced {n} decisions in {:.2} s", t.elapsed().as_secs_f64());
+        println!(
+            "redis: a new replica synced {n} decisions in {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
     });
 }
 

@@ -40,7 +40,11 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
         "hmac-k1.key",
         "0123456789abcdef0123456789abcdef0123456789abcdef",
     );
-    let token = write(dir.path(), "admin.token", "0123456789abcdef0123456789abcdef");
+    let token = write(
+        dir.path(),
+        "admin.token",
+        "0123456789abcdef0123456789abcdef",
+    );
     let gw = gw
         .replace("/etc/riskgate-secret/hash.key", &key)
         .replace("/etc/riskgate-admin/admin.token", &token)
@@ -146,9 +150,12 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
 #[test]
 fn production_config_compiles() {
     let dir = tempfile::tempdir().unwrap();
-    let token = write(dir.path(), "admin.token", "0123456789abcdef0123456789abcdef");
-    let text =
-        read("deploy/gateway.production.yaml").replace("/etc/riskgate/admin.token", &token);
+    let token = write(
+        dir.path(),
+        "admin.token",
+        "0123456789abcdef0123456789abcdef",
+    );
+    let text = read("deploy/gateway.production.yaml").replace("/etc/riskgate/admin.token", &token);
     let cfg = riskgate::config::parse(&text, Path::new("/etc/riskgate/gateway.yaml"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(cfg.admin.ip().is_loopback());

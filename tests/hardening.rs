@@ -730,7 +730,11 @@ fn the_admin_port_needs_the_token() {
         200
     );
     // a token too short (31 bytes; 32 is the least) is a config error naming the key
-    let short = write(dir.path(), "short.token", "0123456789abcdef0123456789abcde\n");
+    let short = write(
+        dir.path(),
+        "short.token",
+        "0123456789abcdef0123456789abcde\n",
+    );
     let cfg = write(
         dir.path(),
         "bad.yaml",
@@ -739,7 +743,9 @@ fn the_admin_port_needs_the_token() {
     let (code, _, err) = run_cli(&["check", "-c", &cfg]);
     assert_eq!(code, 64, "{err}");
     assert!(
-        err.contains("bad.yaml:2:") && err.contains("admin_token_file") && err.contains("at least 32"),
+        err.contains("bad.yaml:2:")
+            && err.contains("admin_token_file")
+            && err.contains("at least 32"),
         "{err}"
     );
 }

@@ -6,16 +6,17 @@
 //! what each signal is called, weighs by default and means.
 
 pub mod checks;
+pub mod recalled;
 
 use std::time::Duration;
 
 use crate::config::{IntelConfig, Mode, OnLookupError, Policy};
-use crate::decisions::{self, Hit};
 use crate::evidence::Request;
 use crate::intel::Facts;
 pub use crate::limits::LimitOutcome;
 pub use crate::signals::{Reasons, Signal, SIGNAL_COUNT};
 pub use checks::{Because, Input};
+use recalled::Hit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -183,7 +184,7 @@ pub fn assess(
     policy: &Policy,
     intel: &IntelConfig,
 ) -> Decision {
-    let allow_decision = recalled.filter(|h| h.action == decisions::Action::Allow);
+    let allow_decision = recalled.filter(|h| h.action == recalled::Action::Allow);
     if facts.lists & intel.masks.allow != 0 || allow_decision.is_some() {
         let mut reasons = Reasons {
             fixed: 0,
@@ -208,19 +209,19 @@ pub fn assess(
     }
     let mut reasons = signals(facts, request, policy, intel);
     let shadow = match recalled.map(|h| h.action) {
-        Some(decisions::Action::Block) => {
+        Some(recalled::Action::Block) => {
             reasons.add(Signal::DecisionBlock);
             false
         }
-        Some(decisions::Action::Verify) => {
+        Some(recalled::Action::Verify) => {
             reasons.add(Signal::DecisionVerify);
             false
         }
-        Some(decisions::Action::Shadow) => {
+        Some(recalled::Action::Shadow) => {
             reasons.add(Signal::DecisionShadow);
             true
         }
-        Some(decisions::Action::Allow) | None => false,
+        Some(recalled::Action::Allow) | None => false,
     };
     let score = score_of(&reasons, policy);
     let action = if shadow {

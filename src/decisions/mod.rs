@@ -28,33 +28,7 @@ use crate::evidence::ident::Id;
 pub use book::{Book, BookError};
 pub use set::{DecisionSet, Hit};
 
-/// What a decision does to a matching request; ordered by strength (`allow` beats
-/// every other match, then `block`, `shadow`, `verify`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum Action {
-    Verify = 0,
-    Shadow = 1,
-    Block = 2,
-    Allow = 3,
-}
-
-impl Action {
-    pub const ALL: [Action; 4] = [Action::Block, Action::Verify, Action::Shadow, Action::Allow];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Block => "block",
-            Action::Verify => "verify",
-            Action::Shadow => "shadow",
-            Action::Allow => "allow",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-}
+pub use crate::decide::recalled::Action;
 
 /// What a decision is about, in its canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -9,24 +9,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{Action, Subject};
+use super::Subject;
 use crate::evidence::ident::Id;
 
-/// What a matched decision says: enough to decide and to name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Hit {
-    pub id: u64,
-    pub expires_ms: i64,
-    pub action: Action,
-}
-
-impl Hit {
-    /// The stronger of two: `allow` beats all, then `block`, `shadow`, `verify`; the
-    /// one that lasts longer between equals.
-    fn beats(&self, other: &Hit) -> bool {
-        (self.action, self.expires_ms) > (other.action, other.expires_ms)
-    }
-}
+pub use crate::decide::recalled::Hit;
 
 const V4: u8 = 1;
 const V6: u8 = 2;
@@ -346,6 +332,7 @@ impl FieldIds for NoFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decisions::Action;
 
     fn later() -> i64 {
         1_000

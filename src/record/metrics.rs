@@ -294,7 +294,7 @@ pub struct RouteMetrics {
     lists: Vec<IntCounter>,
     /// indexed like the route's policy's limits (`rate:NAME` ones; `None` for the others)
     rates: Vec<Option<IntCounter>>,
-    /// decisions that applied, by [`crate::decisions::Action`]
+    /// decisions that applied, by [`crate::decide::recalled::Action`]
     hits: [IntCounter; 4],
     /// the route's live figures (the dashboard's)
     pub live: std::sync::Arc<RouteLive>,
@@ -311,11 +311,11 @@ impl RouteMetrics {
                 let policy = &cfg.policies[r.policy];
                 let a = |x: &str| m.requests.with_label_values(&[r.name.as_str(), x]);
                 let s = |x: &str| m.signals.with_label_values(&[r.name.as_str(), x]);
-                let h = |x: crate::decisions::Action| {
+                let h = |x: crate::decide::recalled::Action| {
                     m.decision_hits
                         .with_label_values(&[r.name.as_str(), x.as_str()])
                 };
-                use crate::decisions::Action as D;
+                use crate::decide::recalled::Action as D;
                 RouteMetrics {
                     actions: [a("allow"), a("verify"), a("block"), a("limit")],
                     hits: [h(D::Verify), h(D::Shadow), h(D::Block), h(D::Allow)],
