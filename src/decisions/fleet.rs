@@ -398,7 +398,9 @@ impl Fleet {
     /// no other replica is doing so; whether it did.
     async fn reseed(&self, book: &Book, version: i64) -> Result<bool, SyncError> {
         let owner = format!("{}-{}", std::process::id(), super::now_ms());
-        let claimed: i64 = self.run(&self.seed[0], std::slice::from_ref(&owner)).await?;
+        let claimed: i64 = self
+            .run(&self.seed[0], std::slice::from_ref(&owner))
+            .await?;
         if claimed != 1 {
             return Ok(false);
         }

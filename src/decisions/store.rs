@@ -197,9 +197,26 @@ impl Store {
         let c = self.conn();
         c.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| fail(e.to_string()))?;
-        let version: i64 = c
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| fail(format!("not a readable SQLite database ({e})")))?;
+        // the version and the tables from one snapshot: another process may be making
+        // the schema of a new file right now
+        let snapshot = (|| {
+            c.execute_batch("BEGIN")?;
+            let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let t: i64 = c.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                [],
+                |r| r.get(0),
+            )?;
+            c.execute_batch("COMMIT")?;
+            Ok::<_, rusqlite::Error>((v, t))
+        })();
+        let (version, tables) = match snapshot {
+            Ok(vt) => vt,
+            Err(e) => {
+                let _ = c.execute_batch("ROLLBACK");
+                return Err(fail(format!("not a readable SQLite database ({e})")));
+            }
+        };
         let check: String = c
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(|e| fail(format!("not a readable SQLite database ({e})")))?;
@@ -213,13 +230,6 @@ impl Store {
                 "schema version {version} was written by a newer riskgate (this one knows up to {SCHEMA_VERSION})"
             )));
         }
-        let tables: i64 = c
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| fail(e.to_string()))?;
         if version == 0 && tables > 0 {
             return Err(fail(
                 "an SQLite database that is not a riskgate decisions store".into(),
@@ -246,15 +256,21 @@ impl Store {
         // (32 MiB at most), rather than pages spilled and rewritten
         c.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -32768")
             .map_err(|e| fail(e.to_string()))?;
-        for (v, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let sql = format!(
-                "BEGIN IMMEDIATE; {step}; PRAGMA user_version = {}; COMMIT;",
-                v + 1
-            );
-            if let Err(e) = c.execute_batch(&sql) {
-                let _ = c.execute_batch("ROLLBACK");
-                return Err(fail(format!("migrating to schema {}: {e}", v + 1)));
+        // migrate under the write lock, reading the version again inside it: two
+        // processes opening a new file at once must not both create the schema
+        c.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| fail(format!("cannot lock the store to migrate it: {e}")))?;
+        let migrated = (|| {
+            let now: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for (v, step) in MIGRATIONS.iter().enumerate().skip(now as usize) {
+                c.execute_batch(step)?;
+                c.execute_batch(&format!("PRAGMA user_version = {}", v + 1))?;
             }
+            c.execute_batch("COMMIT")
+        })();
+        if let Err(e) = migrated {
+            let _ = c.execute_batch("ROLLBACK");
+            return Err(fail(format!("migrating to schema {SCHEMA_VERSION}: {e}")));
         }
         Ok(())
     }
@@ -537,6 +553,22 @@ mod tests {
         // ids are never reused
         let again = s.insert(vec![row("192.0.2.3", 5_000)]).unwrap();
         assert!(again[0].id > added[1].id);
+    }
+
+    #[test]
+    fn processes_opening_a_new_store_at_once_make_its_schema_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.db");
+        let opened: Vec<_> = (0..8)
+            .map(|_| {
+                let p = p.clone();
+                std::thread::spawn(move || Store::open(&p).map(|_| ()))
+            })
+            .collect();
+        for t in opened {
+            t.join().unwrap().unwrap();
+        }
+        assert_eq!(Store::open(&p).unwrap().live(0).unwrap().0.len(), 0);
     }
 
     #[test]
