@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+mod common;
 use riskgate::decide::{self, LimitOutcome};
 use riskgate::evidence::fields::{self, Body};
 use riskgate::evidence::Request;
@@ -384,7 +386,7 @@ fn decisions(c: &mut Criterion) {
     use riskgate::decisions::book::recall;
     use riskgate::decisions::set::{DecisionSet, Hit, Key};
     use riskgate::decisions::{Action, Subject};
-    use riskgate::evidence::ident::{self, Id};
+    use riskgate::evidence::ident;
     let snap = snapshot();
     let cfg = &snap.config;
     let policy = &cfg.policies[0];
@@ -404,20 +406,7 @@ fn decisions(c: &mut Criterion) {
     let mut million = DecisionSet::default();
     million.reserve(1_000_000);
     for i in 0..1_000_000u64 {
-        let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-        x ^= x >> 29;
-        let subject = match i % 10 {
-            0 => Subject::Range(
-                ipnet::Ipv4Net::new(std::net::Ipv4Addr::from((x as u32) & 0xffff_ff00), 24)
-                    .unwrap()
-                    .into(),
-            ),
-            1 | 2 => Subject::Ip(std::net::Ipv4Addr::from(x as u32).into()),
-            _ => Subject::Field {
-                name: "device".into(),
-                id: Id(x),
-            },
-        };
+        let subject = common::sample_subject(i);
         let hit = Hit {
             id: i + 1,
             expires_ms: i64::MAX,

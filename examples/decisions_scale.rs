@@ -12,37 +12,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use riskgate::decisions::store::{NewRow, Store};
-use riskgate::decisions::{now_ms, Action, Book, Subject};
-use riskgate::evidence::ident::Id;
+use riskgate::decisions::{now_ms, Action, Book};
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// The decisions `fill` writes: deterministic, so that a bench can ask for one that is there.
-pub fn subject(i: u64) -> Subject {
-    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    x ^= x >> 29;
-    match i % 10 {
-        0 => Subject::Range(
-            ipnet::Ipv4Net::new(std::net::Ipv4Addr::from((x as u32) & 0xffff_ff00), 24)
-                .unwrap()
-                .into(),
-        ),
-        1 | 2 => Subject::Ip(std::net::Ipv4Addr::from(x as u32).into()),
-        _ => Subject::Field {
-            name: "device".into(),
-            id: Id(x),
-        },
-    }
-}
+#[path = "../benches/common/mod.rs"]
+mod common;
+use common::{rss_kib, sample_subject as subject};
 
 fn fill(store: &Path, n: u64) {
     let s = Store::open(store).expect("store");

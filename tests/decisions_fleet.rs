@@ -48,17 +48,7 @@ policies:
 }
 
 fn api(gw: &Gateway, method: &str, path: &str, body: &Value) -> (u16, Value) {
-    let auth = format!("Bearer {TOKEN}");
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    let r = request(gw.admin, method, path, &[("Authorization", &auth)], &body);
-    (
-        r.status,
-        serde_json::from_str(&r.body).unwrap_or(Value::Null),
-    )
+    admin_api(gw, TOKEN, method, path, body)
 }
 
 fn signup(gw: &Gateway, device: &str) -> u16 {

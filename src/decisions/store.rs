@@ -281,26 +281,12 @@ impl Store {
         let tx = c.transaction().map_err(|e| self.sql(e))?;
         let mut out = Vec::with_capacity(rows.len());
         {
-            let mut st = tx
-                .prepare_cached(
-                    "INSERT INTO decisions (scope, value, action, reason, origin, source_id, created, expires)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .map_err(|e| self.sql(e))?;
+            let mut st = tx.prepare_cached(UPSERT).map_err(|e| self.sql(e))?;
             for r in rows {
-                st.execute(params![
-                    r.subject.scope(),
-                    r.subject.value(),
-                    r.action.as_str(),
-                    r.reason,
-                    r.origin,
-                    r.source_id,
-                    r.created_ms,
-                    r.expires_ms
-                ])
-                .map_err(|e| self.sql(e))?;
-                let id = tx.last_insert_rowid() as u64;
-                out.push(r.with_id(id));
+                let mut rec = r.with_id(0);
+                bind(&mut st, None, &rec).map_err(|e| self.sql(e))?;
+                rec.id = tx.last_insert_rowid() as u64;
+                out.push(rec);
             }
         }
         tx.commit().map_err(|e| self.sql(e))?;
@@ -492,23 +478,32 @@ impl Store {
     }
 }
 
+/// A decision's row, by id (`NULL`: a new id from the store).
+const UPSERT: &str = "INSERT OR REPLACE INTO decisions (id, scope, value, action, reason, origin, source_id, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+fn bind(
+    st: &mut rusqlite::CachedStatement,
+    id: Option<i64>,
+    r: &Record,
+) -> rusqlite::Result<usize> {
+    st.execute(params![
+        id,
+        r.subject.scope(),
+        r.subject.value(),
+        r.action.as_str(),
+        r.reason,
+        r.origin,
+        r.source_id,
+        r.created_ms,
+        r.expires_ms
+    ])
+}
+
 /// Write `records` (by id) and delete `gone` within a transaction.
 fn write(tx: &rusqlite::Transaction, records: &[Record], gone: &[u64]) -> rusqlite::Result<()> {
-    let mut st = tx.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO decisions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-    ))?;
+    let mut st = tx.prepare_cached(UPSERT)?;
     for r in records {
-        st.execute(params![
-            r.id as i64,
-            r.subject.scope(),
-            r.subject.value(),
-            r.action.as_str(),
-            r.reason,
-            r.origin,
-            r.source_id,
-            r.created_ms,
-            r.expires_ms
-        ])?;
+        bind(&mut st, Some(r.id as i64), r)?;
     }
     let mut del = tx.prepare_cached("DELETE FROM decisions WHERE id = ?1")?;
     for id in gone {

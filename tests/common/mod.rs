@@ -301,6 +301,37 @@ pub fn parse_response(buf: &[u8]) -> Resp {
     }
 }
 
+/// A call to the admin API with a Bearer token and a JSON body (none when null): the
+/// status and the JSON answer (null when it is not JSON).
+pub fn admin_api(
+    gw: &Gateway,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let auth = format!("Bearer {token}");
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let r = request(
+        gw.admin,
+        method,
+        path,
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        &body,
+    );
+    (
+        r.status,
+        serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
 /// POST to `path` as if from `client` (X-Forwarded-For from loopback).
 pub fn post_as(gw: &Gateway, path: &str, client: &str) -> Resp {
     request(
