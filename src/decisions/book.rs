@@ -454,3 +454,51 @@ pub fn recall(
     let ip = (!facts.client_ip_invalid).then_some(facts.ip);
     set.recall(ip, facts.asn, facts.country, &fields, now_ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decisions::Subject;
+
+    fn row(ip: &str, expires_ms: i64) -> NewRow {
+        NewRow {
+            subject: Subject::Ip(ip.parse().unwrap()),
+            action: Action::Block,
+            reason: String::new(),
+            origin: "api".into(),
+            source_id: None,
+            created_ms: 0,
+            expires_ms,
+        }
+    }
+
+    #[tokio::test]
+    async fn expiry_drops_what_is_due_from_memory_and_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = Book::open(&dir.path().join("d.db"), None).unwrap();
+        let now = now_ms();
+        let added = book
+            .add(vec![
+                row("192.0.2.1", now - 1),
+                row("192.0.2.2", now + 3_600_000),
+                row("192.0.2.3", now - 5),
+            ])
+            .await
+            .unwrap();
+        // deleted before it expired: its heap entry is skipped
+        let gone = book.add(vec![row("192.0.2.4", now - 2)]).await.unwrap();
+        book.apply(&[], &[gone[0].id]).unwrap();
+        assert_eq!(book.len(), 3);
+        assert_eq!(book.expire(), 2);
+        assert_eq!(book.len(), 1);
+        assert_eq!(book.expire(), 0);
+        let store = book.store().unwrap();
+        assert_eq!(
+            store.get(added[0].id).unwrap(),
+            None,
+            "purged from the store"
+        );
+        assert!(store.get(added[1].id).unwrap().is_some());
+        assert_eq!(book.current().len(), 1);
+    }
+}
