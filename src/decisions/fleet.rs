@@ -309,8 +309,11 @@ impl Fleet {
             .first()
             .and_then(|e| e.split_once(':'))
             .and_then(|(v, _)| v.parse::<i64>().ok());
-        // a Redis that came back empty: put the set this replica kept back into it
-        if version == 0 && from > 0 && self.reseed(book, from).await? {
+        // a Redis that came back empty: put the set this replica kept back into it; while
+        // another replica does, keep the set in force (reading a half-seeded Redis would
+        // drop what is not back yet)
+        if version == 0 && from > 0 {
+            self.reseed(book, from).await?;
             return Ok(0);
         }
         // behind the log, or a Redis whose version went back
