@@ -302,4 +302,28 @@ fn crowdsec_bans_and_captchas_apply_and_outlive_the_lapi() {
     wait_until(10, "the set to be CrowdSec's again", || {
         action_of(&gw, "81.2.69.160") == "allow"
     });
+
+    // the bouncer taken out of the config: CrowdSec's decisions go with it
+    lapi.cscli(&["decisions", "add", "--ip", "89.160.20.112", "--type", "ban"]);
+    wait_until(5, "the new ban to block", || {
+        action_of(&gw, "89.160.20.112") == "refused"
+    });
+    let text: String = std::fs::read_to_string(&gw.config)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("decisions:") && !l.starts_with("  crowdsec:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&gw.config, text).unwrap();
+    let r = request(
+        gw.admin,
+        "POST",
+        "/reload",
+        &[("Authorization", "Bearer 7e6d5c4b3a2918f7e6d5c4b3a2918f70")],
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_until(5, "CrowdSec's decisions to go", || {
+        action_of(&gw, "89.160.20.112") == "allow"
+    });
 }

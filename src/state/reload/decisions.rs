@@ -12,6 +12,7 @@ use pingora::services::background::BackgroundService;
 use crate::config::CrowdsecConfig;
 use crate::decisions::crowdsec::Bouncer;
 use crate::decisions::fleet::POLL_EVERY;
+use crate::decisions::input::CROWDSEC_ORIGIN;
 use crate::record::metrics::METRICS;
 use crate::state::SharedSnapshot;
 
@@ -53,6 +54,7 @@ impl BackgroundService for DecisionsService {
             }
         }
         let mut bouncer: Option<(CrowdsecConfig, Arc<Bouncer>)> = None;
+        let mut crowdsec_checked = false;
         let mut next_pull = Instant::now();
         let (mut last_expire, mut last_purge) = (Instant::now(), Instant::now());
         let mut last_sync: Option<Instant> = None;
@@ -100,7 +102,25 @@ impl BackgroundService for DecisionsService {
             }
             // the bouncer follows the config in service (a reload may add or change it)
             let want = self.state.load().config.decisions.crowdsec.clone();
-            if bouncer.as_ref().map(|(c, _)| c) != want.as_ref() {
+            if bouncer.as_ref().map(|(c, _)| c) != want.as_ref()
+                || (want.is_none() && !crowdsec_checked)
+            {
+                if want.is_none() {
+                    // no bouncer (any more): CrowdSec's decisions go with it
+                    let theirs = book.ids_of_origin(CROWDSEC_ORIGIN);
+                    if !theirs.is_empty() {
+                        match book.apply(&[], &theirs) {
+                            Ok(()) => tracing::info!(
+                                dropped = theirs.len(),
+                                "decisions: no decisions.crowdsec; CrowdSec's decisions dropped"
+                            ),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "decisions: dropping CrowdSec's decisions failed")
+                            }
+                        }
+                    }
+                }
+                crowdsec_checked = true;
                 bouncer = want.map(|c| (c.clone(), Arc::new(Bouncer::new(c))));
                 next_pull = Instant::now();
             }
