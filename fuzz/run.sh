@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-60}"
 shift || true
-all=(config forwarded_for paths lists mmdb json_fields accept_language replay_lines)
+all=(config forwarded_for paths lists mmdb json_fields accept_language replay_lines decisions_input)
 if [ "$#" -eq 0 ]; then targets=("${all[@]}"); else targets=("$@"); fi
 root=..
 
@@ -45,6 +45,12 @@ line_seeds replay_lines \
   '{"timestamp":"2026-11-22T09:21:52.002109Z","message":"decision","client_ip":"89.160.20.112","method":"POST","path":"/hop","accept_language":"sv","timezone":"","declared_country":"","unreadable_body":"","ids":"device=d14e914b270531db","request_id":"rg-1"}' \
   '203.0.113.7 - - [22/Nov/2026:09:21:52 +0000] "POST /api/apply-coupon HTTP/1.1" 200 12 "-" "curl/8.0" "89.160.20.112"' \
   '{"time":"2026-11-22T09:21:52Z","ip":"2001:db8::1","method":"POST","path":"/signup?ref=A","headers":{"accept-language":"de"},"body":{"code":"X"}}'
+
+line_seeds decisions_input \
+  '{"scope":"ip","value":"::ffff:192.0.2.1","action":"block"}' \
+  '[{"scope":"range","value":"10.0.0.0/8","action":"verify","force":true},{"scope":"field:device","value":" d1 ","action":"allow","duration":"365d"}]' \
+  '{"scope":"asn","value":"AS64500","action":"shadow","duration":"999999999999999999d"}' \
+  $'scope,value,action,duration,reason\nrange,2001:db8::/32,block,2h,"a, b"\ncountry,in,verify,,'
 
 if [ "$#" -eq 0 ]; then
   cargo fuzz build --sanitizer none
