@@ -609,3 +609,64 @@ fn a_known_vpn_endpoint_is_vpn_not_also_hosting() {
     f.lists = VPN | HOSTING | RELAY;
     assert_eq!(reasons(&c, &run(&c, &f)), "relay");
 }
+
+/// What a recalled decision does to the decision, whatever else is present.
+#[test]
+fn recalled_decisions_block_verify_shadow_and_allow() {
+    use riskgate::decide::recalled::{Action as D, Hit};
+    let hit = |action| {
+        Some(Hit {
+            id: 7,
+            expires_ms: i64::MAX,
+            action,
+        })
+    };
+    let limited = LimitOutcome {
+        ip: true,
+        retry_after: Some(Duration::from_secs(60)),
+        ..LimitOutcome::default()
+    };
+    let with = |c: &Config, f: &Facts, r, l: LimitOutcome| {
+        decide::decide(f, &Request::default(), r, &c.policies[0], &c.intel, l)
+    };
+    let c = cfg("thresholds: { verify: 40, block: 80 }");
+    let clean = facts();
+    let mut hosting = facts();
+    hosting.lists = HOSTING;
+
+    let d = with(&c, &clean, hit(D::Block), LimitOutcome::default());
+    assert_eq!(
+        (d.action, d.verdict, d.score),
+        (Action::Block, Verdict::Block, 100)
+    );
+    assert_eq!(reasons(&c, &d), "decision:block");
+    assert_eq!(d.recalled.unwrap().id, 7);
+
+    // verify weighs the policy's own verify threshold: verified at least
+    let d = with(&c, &clean, hit(D::Verify), LimitOutcome::default());
+    assert_eq!((d.action, d.score), (Action::Verify, 40));
+
+    // a shadow-ban says block and is forwarded, in enforce mode too
+    let d = with(&c, &clean, hit(D::Shadow), LimitOutcome::default());
+    assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Forward));
+    assert_eq!(reasons(&c, &d), "decision:shadow");
+
+    // allow: no scoring, no limits, whatever the network
+    let d = with(&c, &hosting, hit(D::Allow), limited);
+    assert_eq!(
+        (d.action, d.verdict, d.score),
+        (Action::Allow, Verdict::Forward, 0)
+    );
+    assert!(!d.limited);
+    assert_eq!(reasons(&c, &d), "decision:allow");
+
+    // a policy's own weights keep the decisions' unless they name them
+    let w = cfg("weights: { tor: 100 }\nthresholds: { verify: 20, block: 70 }");
+    let d = with(&w, &clean, hit(D::Block), LimitOutcome::default());
+    assert_eq!(d.action, Action::Block);
+    let d = with(&w, &clean, hit(D::Verify), LimitOutcome::default());
+    assert_eq!((d.action, d.score), (Action::Verify, 20));
+    let named = cfg("weights: { decision:block: 50 }");
+    let d = with(&named, &clean, hit(D::Block), LimitOutcome::default());
+    assert_eq!((d.action, d.score), (Action::Verify, 50));
+}
