@@ -203,7 +203,19 @@ fn production_config(country: &Path, asn: &Path) -> (String, Vec<(String, String
     let data = root().join("data");
     let f = |n: &str| feeds.join(n).display().to_string();
     let d = |n: &str| data.join(n).display().to_string();
+    // the admin token and the decisions' store: files of the work directory
+    let work = asn.parent().expect("the work directory (where the ASN database is built)");
+    let token = work.join("admin.token");
+    std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
     let map: Vec<(String, String)> = vec![
+        (
+            "/etc/riskgate/admin.token".into(),
+            token.display().to_string(),
+        ),
+        (
+            "/var/lib/riskgate/decisions.db".into(),
+            work.join("production-decisions.db").display().to_string(),
+        ),
         (
             "https://ip-ranges.amazonaws.com/ip-ranges.json".into(),
             f("aws-ip-ranges.json"),

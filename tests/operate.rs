@@ -123,9 +123,13 @@ fn allow_decisions_can_be_sampled_but_blocks_never_are() {
 fn pretty_format_is_human_text() {
     let gw = logged("{ level: info, format: pretty }");
     post_as(&gw, "/api/apply-coupon", "185.241.208.232");
-    wait_until(5, "a pretty line", || gw.log_text().contains("decision"));
+    // the decision line (not riskgate's other lines, such as "decisions loaded")
+    let is_decision = |l: &&str| l.contains("riskgate::decision:");
+    wait_until(5, "a pretty line", || {
+        gw.log_text().lines().any(|l| is_decision(&l))
+    });
     let text = gw.log_text();
-    let line = text.lines().find(|l| l.contains("decision")).unwrap();
+    let line = text.lines().find(is_decision).unwrap();
     assert!(
         serde_json::from_str::<serde_json::Value>(line).is_err(),
         "{line}"
