@@ -110,7 +110,7 @@ fn redis(store: &Path, url: &str) {
         let fleet = replica.fleet().unwrap().clone();
         fleet.connect_soon();
         let t = Instant::now();
-        let n = fleet.sync(&replica).await.expect("sync");
+        let n = replica.sync_fleet().await.expect("sync");
         println!(
             "redis: a new replica synced {n} decisions in {:.2} s",
             t.elapsed().as_secs_f64()

@@ -204,7 +204,9 @@ fn production_config(country: &Path, asn: &Path) -> (String, Vec<(String, String
     let f = |n: &str| feeds.join(n).display().to_string();
     let d = |n: &str| data.join(n).display().to_string();
     // the admin token and the decisions' store: files of the work directory
-    let work = asn.parent().expect("the work directory (where the ASN database is built)");
+    let work = asn
+        .parent()
+        .expect("the work directory (where the ASN database is built)");
     let token = work.join("admin.token");
     std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
     let map: Vec<(String, String)> = vec![

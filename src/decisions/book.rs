@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, Guard};
 
-use super::fleet::Fleet;
+use super::fleet::{Change, Fleet};
 use super::input::CROWDSEC_ORIGIN;
 use super::set::{DecisionSet, FieldIds, Hit, Key};
 use super::store::{Filter, NewRow, Store, StoreError};
@@ -20,6 +20,15 @@ use crate::config::{ClusterConfig, Config, FieldDef, HashKey, Policy};
 use crate::evidence::ident::Id;
 use crate::intel::Facts;
 use crate::record::metrics::METRICS;
+
+/// Why a sync with the fleet did not finish: Redis, or the local cache.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    Redis(#[from] crate::cluster::ClusterError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BookError {
@@ -353,6 +362,59 @@ impl Book {
             "decisions: a whole set replaced"
         );
         stored
+    }
+
+    /// Apply what the fleet changed since this replica's version (with `cluster`); how
+    /// many changes.
+    pub async fn sync_fleet(&self) -> Result<usize, SyncError> {
+        let Some(fleet) = &self.fleet else {
+            return Ok(0);
+        };
+        match fleet.changes().await? {
+            Change::None => Ok(0),
+            Change::Deltas {
+                added,
+                gone,
+                version,
+            } => {
+                self.apply(&added, &gone)?;
+                self.note_fleet_version(fleet, version)?;
+                Ok(added.len() + gone.len())
+            }
+            Change::Whole { records, version } => {
+                let t = std::time::Instant::now();
+                self.replace_all_but(CROWDSEC_ORIGIN, &records, version)?;
+                fleet.applied_to(version);
+                tracing::info!(
+                    decisions = records.len(),
+                    version,
+                    took_ms = t.elapsed().as_millis() as u64,
+                    "decisions: resynced from the fleet"
+                );
+                Ok(records.len())
+            }
+            Change::Emptied { version } => {
+                let mine: Vec<Record> = match &self.store {
+                    Some(s) => s.live(now_ms())?.0,
+                    None => Vec::new(),
+                }
+                .into_iter()
+                .filter(|r| r.origin != CROWDSEC_ORIGIN)
+                .collect();
+                if fleet.reseed(&mine, version).await? {
+                    tracing::warn!(decisions = mine.len(), version, "decisions: Redis came back empty; this replica put the decisions it kept back");
+                }
+                Ok(0)
+            }
+        }
+    }
+
+    fn note_fleet_version(&self, fleet: &Fleet, version: i64) -> Result<(), StoreError> {
+        fleet.applied_to(version);
+        match &self.store {
+            Some(s) => s.set_meta("fleet_version", &version.to_string()),
+            None => Ok(()),
+        }
     }
 
     /// The ids (and subjects) of every decision of `origin` in force here.

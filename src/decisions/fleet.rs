@@ -16,8 +16,6 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::book::Book;
-use super::input::CROWDSEC_ORIGIN;
 use super::store::{NewRow, Store, StoreError};
 use super::{Action, Record, Subject};
 use crate::cluster::{ClusterError, Link};
@@ -125,13 +123,22 @@ local page = redis.call('HSCAN', KEYS[2], ARGV[1], 'COUNT', 5000)
 return {v, page[1], page[2]}
 ";
 
-/// Why a sync did not finish: Redis, or the local cache.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("{0}")]
-    Redis(#[from] ClusterError),
-    #[error("{0}")]
-    Store(#[from] StoreError),
+/// What a poll of the fleet's log found.
+#[derive(Debug)]
+pub enum Change {
+    /// nothing since the version applied
+    None,
+    /// the log's changes, up to `version`
+    Deltas {
+        added: Vec<Record>,
+        gone: Vec<u64>,
+        version: i64,
+    },
+    /// the whole set at `version` (the log no longer reaches back, or Redis went back)
+    Whole { records: Vec<Record>, version: i64 },
+    /// Redis came back empty: the set this replica kept belongs back in it (at the
+    /// version it had applied), unless another replica is putting its own back
+    Emptied { version: i64 },
 }
 
 pub struct Fleet {
@@ -287,9 +294,9 @@ impl Fleet {
         self.run(&self.purge, &[now_ms.to_string()]).await
     }
 
-    /// Apply what changed since the version this replica has: the log's changes, or
-    /// the whole set when the log no longer reaches back that far. How many changes.
-    pub async fn sync(&self, book: &Book) -> Result<usize, SyncError> {
+    /// What changed since the version this replica has applied: the log's changes, or
+    /// the whole set when the log no longer reaches back that far.
+    pub async fn changes(&self) -> Result<Change, ClusterError> {
         let from = self.applied.load(Ordering::Acquire);
         let out: Vec<redis::Value> = self
             .run(&self.poll, &[from.to_string(), POLL_MAX.to_string()])
@@ -299,7 +306,12 @@ impl Fleet {
             .and_then(|v| redis::from_redis_value_ref::<i64>(v).ok())
             .unwrap_or(0);
         if version == from {
-            return Ok(0);
+            return Ok(Change::None);
+        }
+        // a Redis that came back empty; while another replica puts its set back, this
+        // one keeps its own in force (a half-seeded Redis would drop what is not back yet)
+        if version == 0 && from > 0 {
+            return Ok(Change::Emptied { version: from });
         }
         let entries: Vec<String> = out[1..]
             .iter()
@@ -309,16 +321,10 @@ impl Fleet {
             .first()
             .and_then(|e| e.split_once(':'))
             .and_then(|(v, _)| v.parse::<i64>().ok());
-        // a Redis that came back empty: put the set this replica kept back into it; while
-        // another replica does, keep the set in force (reading a half-seeded Redis would
-        // drop what is not back yet)
-        if version == 0 && from > 0 {
-            self.reseed(book, from).await?;
-            return Ok(0);
-        }
         // behind the log, or a Redis whose version went back
         if version < from || first != Some(from + 1) {
-            return self.resync(book).await;
+            let (records, version) = self.whole().await?;
+            return Ok(Change::Whole { records, version });
         }
         let (mut added, mut gone) = (Vec::new(), Vec::new());
         let mut last = from;
@@ -336,11 +342,11 @@ impl Fleet {
                 _ => {}
             }
         }
-        let records = self.fetch(&added).await?;
-        let n = records.len() + gone.len();
-        book.apply(&records, &gone)?;
-        self.note_applied(book, last);
-        Ok(n)
+        Ok(Change::Deltas {
+            added: self.fetch(&added).await?,
+            gone,
+            version: last,
+        })
     }
 
     async fn fetch(&self, ids: &[u64]) -> Result<Vec<Record>, ClusterError> {
@@ -357,9 +363,9 @@ impl Fleet {
         Ok(out)
     }
 
-    /// Read the whole set (in pages) and make it this replica's.
-    async fn resync(&self, book: &Book) -> Result<usize, SyncError> {
-        let started = std::time::Instant::now();
+    /// The whole set, read in pages, in force now; and the version before it was read
+    /// (changes made meanwhile come again from the log: applying is idempotent).
+    async fn whole(&self) -> Result<(Vec<Record>, i64), ClusterError> {
         let mut cursor = "0".to_string();
         let mut records = Vec::new();
         let mut version = None;
@@ -379,27 +385,14 @@ impl Fleet {
             }
             cursor = next;
         }
-        let version = version.unwrap_or(0);
         let now = super::now_ms();
         records.retain(|r| r.expires_ms > now);
-        let n = records.len();
-        let read = started.elapsed();
-        book.replace_all_but(CROWDSEC_ORIGIN, &records, version)?;
-        // changes made while the pages were read come again from the log: idempotent
-        self.applied.store(version, Ordering::Release);
-        tracing::info!(
-            decisions = n,
-            version,
-            read_ms = read.as_millis() as u64,
-            total_ms = started.elapsed().as_millis() as u64,
-            "decisions: resynced from the fleet"
-        );
-        Ok(n)
+        Ok((records, version.unwrap_or(0)))
     }
 
-    /// Put this replica's set back into an emptied Redis, at this replica's version, if
-    /// no other replica is doing so; whether it did.
-    async fn reseed(&self, book: &Book, version: i64) -> Result<bool, SyncError> {
+    /// Put `mine` (this replica's set, without CrowdSec's) back into an emptied Redis,
+    /// at `version`, if no other replica is doing so; whether it did.
+    pub async fn reseed(&self, mine: &[Record], version: i64) -> Result<bool, ClusterError> {
         let owner = format!("{}-{}", std::process::id(), super::now_ms());
         let claimed: i64 = self
             .run(&self.seed[0], std::slice::from_ref(&owner))
@@ -407,15 +400,6 @@ impl Fleet {
         if claimed != 1 {
             return Ok(false);
         }
-        let now = super::now_ms();
-        let records: Vec<Record> = match book.store() {
-            Some(s) => s.live(now)?.0,
-            None => Vec::new(),
-        };
-        let mine: Vec<&Record> = records
-            .iter()
-            .filter(|r| r.origin != CROWDSEC_ORIGIN)
-            .collect();
         for part in mine.chunks(1000) {
             let mut args = vec![owner.clone()];
             for r in part {
@@ -435,23 +419,12 @@ impl Fleet {
                 &[owner, top.to_string(), version.to_string()],
             )
             .await?;
-        if ok == 1 {
-            tracing::warn!(
-                decisions = mine.len(),
-                version,
-                "decisions: Redis came back empty; this replica put the decisions it kept back"
-            );
-        }
         Ok(ok == 1)
     }
 
-    fn note_applied(&self, book: &Book, version: i64) {
+    /// This replica has applied the fleet's set up to `version`.
+    pub fn applied_to(&self, version: i64) {
         self.applied.store(version, Ordering::Release);
-        if let Some(s) = book.store() {
-            if let Err(e) = s.set_meta("fleet_version", &version.to_string()) {
-                tracing::warn!(error = %e, "decisions: the local cache did not note the fleet version");
-            }
-        }
     }
 
     pub fn applied(&self) -> i64 {

@@ -61,7 +61,7 @@ impl BackgroundService for DecisionsService {
         let (mut fleet_err, mut cs_err) = (Failing::default(), Failing::default());
         loop {
             if let Some(f) = book.fleet() {
-                match f.sync(&book).await {
+                match book.sync_fleet().await {
                     Ok(n) => {
                         if n > 0 {
                             tracing::debug!(
