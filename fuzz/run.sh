@@ -38,7 +38,8 @@ line_seeds forwarded_for "185.241.208.232" $'\xff, 185.241.208.232' "6.6.6.6, 1.
 line_seeds paths "/api/apply-coupon" "//api/./apply-coupon/" "/API/Apply%2DCoupon;jsessionid=1" \
   "/api/redeem/%2e%2e/%2e%2e/api/apply-coupon" '/api%252Fapply-coupon' '/api\apply-coupon' "/../../etc"
 line_seeds json_fields '{"code":"PPP-IN-65"}' '{"code":["PPP-IN-65"]}' '{"a":{"b":7},"code":" x "}' \
-  '{"code":"A","code":{"x":1}}' '[1,{"k":"v"}]' '"plain"' '{"x/y":true,"0":null}'
+  '{"code":"A","code":{"x":1}}' '[1,{"k":"v"}]' '"plain"' '{"x/y":true,"0":null}' \
+  '{"a":{"b":7},"co+de":" f\udfffffffffff@`f"}'
 line_seeds accept_language "en-US,en;q=0.9" "ru;q=0, de-DE;q=0.8, *;q=0.1" "zh_Hant_TW, fil, x-klingon" "q=0.5;en"
 seed replay_lines "$root"/tests/fixtures/replay/* 2>/dev/null || true
 line_seeds replay_lines \

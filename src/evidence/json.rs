@@ -48,6 +48,9 @@ pub fn pick(
     .deserialize(&mut de)
     .map_err(|_| PickError::Malformed)?;
     de.end().map_err(|_| PickError::Malformed)?;
+    if lone_surrogate(text) {
+        return Err(PickError::Malformed);
+    }
     if containers.contains(&true) {
         return Err(PickError::NotScalar);
     }
@@ -206,6 +209,52 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
     }
 }
 
+/// Whether a string of the (well-formed) document holds a lone surrogate escape — a
+/// `\uD800`–`\uDBFF` not followed by a `\uDC00`–`\uDFFF`, or one of the latter alone.
+/// Values no pointer reads are skipped without their escapes decoded, so this is
+/// checked apart: serde_json's `Value`, Python's and most parsers refuse such a body,
+/// and riskgate must not read a body the app refuses.
+fn lone_surrogate(text: &str) -> bool {
+    if !text.contains("\\u") {
+        return false;
+    }
+    let b = text.as_bytes();
+    let hex = |i: usize| -> Option<u16> {
+        let h = b.get(i..i + 4)?;
+        u16::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()
+    };
+    let (mut i, mut in_string) = (0, false);
+    while i < b.len() {
+        match b[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => {
+                if b.get(i + 1) == Some(&b'u') {
+                    let Some(u) = hex(i + 2) else { return true };
+                    match u {
+                        0xD800..=0xDBFF => {
+                            let low = (b.get(i + 6) == Some(&b'\\') && b.get(i + 7) == Some(&b'u'))
+                                .then(|| hex(i + 8))
+                                .flatten();
+                            if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                                return true;
+                            }
+                            i += 11;
+                        }
+                        0xDC00..=0xDFFF => return true,
+                        _ => i += 5,
+                    }
+                } else {
+                    // any other escape is two bytes (the parser checked it)
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 /// An array index token (RFC 6901: decimal, no leading zero) equal to `i`.
 fn is_index(token: &str, i: usize) -> bool {
     (token == "0" || !token.starts_with('0'))
@@ -359,6 +408,28 @@ mod tests {
         );
         // null is missing
         assert_eq!(get(r#"{"code":null}"#, &["/code"]).unwrap(), [None]);
+    }
+
+    #[test]
+    fn a_lone_surrogate_in_a_skipped_string_is_malformed_as_serde_json_says() {
+        // found by the json_fields fuzz target: a value no pointer reads, skipped
+        // without its escapes decoded, passed where serde_json refuses the body
+        let body = r#"{"a":{"b":7},"co+de":" f\udfffffffffff@`f"}"#;
+        assert!(serde_json::from_str::<serde_json::Value>(body).is_err());
+        assert_eq!(get(body, &["/code"]), Err(PickError::Malformed));
+        assert_eq!(
+            get(r#"{"x":["\udfff"],"code":"A"}"#, &["/code"]),
+            Err(PickError::Malformed)
+        );
+        assert_eq!(
+            get(r#"{"\udfff":1,"code":"A"}"#, &["/code"]),
+            Err(PickError::Malformed)
+        );
+        // a pair is fine
+        assert_eq!(
+            get(r#"{"x":"\ud83d\ude00","code":"A"}"#, &["/code"]).unwrap(),
+            vec![s("A")]
+        );
     }
 
     #[test]
