@@ -79,12 +79,6 @@ pub async fn add(snap: &Snapshot, body: &[u8], dry_run: bool) -> (StatusCode, Va
     }
 }
 
-fn param(query: &str, key: &str) -> Option<String> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-}
-
 /// `GET /decisions`.
 pub fn list(snap: &Snapshot, query: &str) -> (StatusCode, Value) {
     let bad = |m: String| (StatusCode::BAD_REQUEST, json!({"error": m}));
@@ -95,8 +89,8 @@ pub fn list(snap: &Snapshot, query: &str) -> (StatusCode, Value) {
             ));
         }
     }
-    let scope = param(query, "scope");
-    let value = param(query, "value");
+    let scope = super::query_param(query, "scope");
+    let value = super::query_param(query, "value");
     let (scope, value) = match (scope, value) {
         (Some(s), Some(v)) => match input::subject(&s, &v, true, &context(snap, "api")) {
             Ok(subject) => (Some(subject.scope()), Some(subject.value())),
@@ -109,12 +103,12 @@ pub fn list(snap: &Snapshot, query: &str) -> (StatusCode, Value) {
         },
         (None, None) => (None, None),
     };
-    let after = match param(query, "after").map(|a| a.parse::<u64>()) {
+    let after = match super::query_param(query, "after").map(|a| a.parse::<u64>()) {
         None => 0,
         Some(Ok(a)) => a,
         Some(Err(_)) => return bad("`after` is a decision id".into()),
     };
-    let limit = match param(query, "limit").map(|a| a.parse::<usize>()) {
+    let limit = match super::query_param(query, "limit").map(|a| a.parse::<usize>()) {
         None => 1000,
         Some(Ok(n)) if (1..=MAX_LIST).contains(&n) => n,
         Some(_) => return bad(format!("`limit` is 1 to {MAX_LIST}")),
@@ -122,7 +116,7 @@ pub fn list(snap: &Snapshot, query: &str) -> (StatusCode, Value) {
     let f = Filter {
         scope,
         value,
-        origin: param(query, "origin"),
+        origin: super::query_param(query, "origin"),
         after,
         limit,
     };

@@ -610,6 +610,16 @@ pub fn json_pointer_tokens(pointer: &str) -> Option<Vec<String>> {
     )
 }
 
+/// The tag of a field's name in a decision's key: FNV-1a, stable across processes.
+pub fn field_tag(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 /// A named value read from each matched request that a policy uses.
 #[derive(Debug, Clone)]
 pub struct FieldDef {
@@ -658,6 +668,9 @@ pub struct Config {
     pub policies: Vec<Policy>,
     /// named values read from matched requests, in file order
     pub fields: Vec<FieldDef>,
+    /// each field's [`field_tag`], indexed like `fields`: a decision on a field is
+    /// keyed by it, computed here once rather than per request
+    pub field_tags: Vec<u64>,
     /// the most of a body riskgate reads for form:/json: fields
     pub body_limit: usize,
     /// the secret of the keyed hashes of identifier fields

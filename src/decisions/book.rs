@@ -16,7 +16,7 @@ use super::input::CROWDSEC_ORIGIN;
 use super::set::{DecisionSet, FieldIds, Hit, Key};
 use super::store::{Filter, NewRow, Store, StoreError};
 use super::{now_ms, Action, Record};
-use crate::config::{ClusterConfig, Config, FieldDef, HashKey, Policy};
+use crate::config::{ClusterConfig, Config, HashKey, Policy};
 use crate::evidence::ident::Id;
 use crate::intel::Facts;
 use crate::record::metrics::METRICS;
@@ -88,7 +88,7 @@ impl Inner {
             self.remove(r.id);
         }
         let key = Key::of(&r.subject);
-        let label = self.label((r.subject.scope_label(), r.action, r.origin.clone()));
+        let label = self.label((r.subject.scope(), r.action, r.origin.clone()));
         Arc::make_mut(&mut self.master).insert(key, r.hit());
         self.labels[label as usize].1 += 1;
         self.expiry.push(Reverse((r.expires_ms, r.id)));
@@ -462,7 +462,8 @@ impl Book {
 /// policy, only those some decision is on, hashed as limits hash them.
 struct RequestFields<'a> {
     set: &'a DecisionSet,
-    defs: &'a [FieldDef],
+    /// the config's field tags (computed at compile time)
+    tags: &'a [u64],
     policy: &'a Policy,
     values: &'a [Option<String>],
     ids: &'a [Option<Id>],
@@ -475,7 +476,7 @@ impl FieldIds for RequestFields<'_> {
             let Some(Some(v)) = self.values.get(i) else {
                 continue;
             };
-            let tag = super::set::field_tag(&self.defs[i].name);
+            let tag = self.tags[i];
             if !self.set.has_field(tag) {
                 continue;
             }
@@ -505,7 +506,7 @@ pub fn recall(
     }
     let fields = RequestFields {
         set,
-        defs: &cfg.fields,
+        tags: &cfg.field_tags,
         policy,
         values,
         ids,

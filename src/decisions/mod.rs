@@ -85,11 +85,6 @@ impl Subject {
             },
         })
     }
-
-    /// The metric label of the scope (a field's name is a configured one: bounded).
-    pub fn scope_label(&self) -> String {
-        self.scope()
-    }
 }
 
 /// One decision, as stored.

@@ -29,15 +29,7 @@ pub struct Key {
     lo: u64,
 }
 
-/// The tag of a field's name in [`Key`]: FNV-1a, stable across processes.
-pub fn field_tag(name: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
+pub use crate::config::field_tag;
 
 fn v4_key(bits: u32, len: u8) -> Key {
     let masked = if len == 0 {

@@ -274,6 +274,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         routes,
         route_table,
         policies,
+        field_tags: fields.iter().map(|f| field_tag(&f.name)).collect(),
         fields,
         body_limit,
         hash_key,
