@@ -161,7 +161,7 @@ fn benches(c: &mut Criterion) {
     );
     let peer: IpAddr = "127.0.0.1".parse().unwrap();
     c.bench_function("client_ip/xff", |b| {
-        b.iter(|| riskgate::http::client_ip::resolve(black_box(peer), &hdrs, &cfg.client_ip))
+        b.iter(|| riskgate::path::client::resolve(black_box(peer), &hdrs, &cfg.client_ip))
     });
     let post = http::Method::POST;
     c.bench_function("routes/match", |b| {
@@ -250,6 +250,7 @@ fn benches(c: &mut Criterion) {
                         &cfg.intel,
                         &policy.limits,
                         signing,
+                        "rg-1-1",
                     )
                     .unwrap();
                     up
@@ -300,13 +301,13 @@ fn benches(c: &mut Criterion) {
     // the whole matched-route path, minus the socket: client IP → route → enrich → decide → reasons
     c.bench_function("request/matched", |b| {
         b.iter(|| {
-            let client = riskgate::http::client_ip::resolve(peer, &hdrs, &cfg.client_ip);
+            let client = riskgate::path::client::resolve(peer, &hdrs, &cfg.client_ip);
             let r = cfg
                 .route_table
                 .find(&post, "/api/apply-coupon", &hdrs)
                 .unwrap();
             let p = &cfg.policies[cfg.routes[r].policy];
-            let f = riskgate::http::client_ip::facts(&snap.intel, client, &cfg.intel);
+            let f = riskgate::path::client::facts(&snap.intel, client, &cfg.intel);
             let d = decide::decide(
                 &f,
                 &Request::default(),

@@ -15,6 +15,7 @@ pub mod hops;
 pub mod http;
 pub mod intel;
 pub mod limits;
+pub mod path;
 pub mod record;
 pub mod replay;
 pub mod routes;

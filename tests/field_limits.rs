@@ -92,7 +92,7 @@ fn one_coupon_code_is_limited_across_rotating_addresses() {
     assert_eq!(
         metric(
             &gw,
-            r#"riskgate_requests_total{action="limit",route="coupon"}"#
+            r#"riskgate_requests_total{action="limit",frontend="proxy",route="coupon"}"#
         ),
         1.0
     );

@@ -188,7 +188,7 @@ fn every_metric_the_rules_and_the_dashboard_use_is_exported() {
     );
     // and the series the rules select on exist from the start, at 0
     for series in [
-        "riskgate_requests_total{action=\"block\",route=\"coupon\"} 0",
+        "riskgate_requests_total{action=\"block\",frontend=\"proxy\",route=\"coupon\"} 0",
         "riskgate_signals_total{route=\"coupon\",signal=\"vpn\"} 0",
         "riskgate_cluster_configured 0",
         "riskgate_reloads_total{result=\"error\",source=\"config\"} 0",

@@ -157,19 +157,19 @@ fn metrics_cover_requests_signals_latency_sources_and_limiters() {
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
     let m = |s: &str| metric(&gw, s);
     assert_eq!(
-        m("riskgate_requests_total{action=\"allow\",route=\"coupon\"}"),
+        m("riskgate_requests_total{action=\"allow\",frontend=\"proxy\",route=\"coupon\"}"),
         3.0
     );
     assert_eq!(
-        m("riskgate_requests_total{action=\"limit\",route=\"coupon\"}"),
+        m("riskgate_requests_total{action=\"limit\",frontend=\"proxy\",route=\"coupon\"}"),
         1.0
     );
     assert_eq!(
-        m("riskgate_requests_total{action=\"block\",route=\"coupon\"}"),
+        m("riskgate_requests_total{action=\"block\",frontend=\"proxy\",route=\"coupon\"}"),
         1.0
     );
     assert_eq!(
-        m("riskgate_requests_total{action=\"verify\",route=\"coupon\"}"),
+        m("riskgate_requests_total{action=\"verify\",frontend=\"proxy\",route=\"coupon\"}"),
         1.0
     );
     assert_eq!(

@@ -151,19 +151,19 @@ proptest! {
         if let Ok(v) = HeaderValue::from_str(&xff) {
             h.insert("x-forwarded-for", v);
         }
-        let c = riskgate::http::client_ip::resolve(peer, &h, &cfg);
+        let c = riskgate::path::client::resolve(peer, &h, &cfg);
         let ip = c.ip;
         // invalid (never the trusted peer), the peer when every entry is trusted or
         // there is none, or an address written in the header
-        let written = xff.split(',').any(|e| riskgate::http::client_ip::parse_entry(e) == Some(ip));
+        let written = xff.split(',').any(|e| riskgate::path::client::parse_entry(e) == Some(ip));
         prop_assert!(if c.invalid { ip.is_unspecified() } else { ip == peer || written }, "{:?} → {:?}", xff, c);
         if ip == peer && !c.invalid {
             // only when no entry names an untrusted address
-            prop_assert!(xff.split(',').filter(|e| !e.trim().is_empty()).all(|e| riskgate::http::client_ip::parse_entry(e).is_some_and(|a| a.is_loopback())), "{:?} → the peer", xff);
+            prop_assert!(xff.split(',').filter(|e| !e.trim().is_empty()).all(|e| riskgate::path::client::parse_entry(e).is_some_and(|a| a.is_loopback())), "{:?} → the peer", xff);
         }
         // an untrusted peer is always the client
         let stranger: IpAddr = "203.0.113.9".parse().unwrap();
-        prop_assert_eq!(riskgate::http::client_ip::resolve(stranger, &h, &cfg).ip, stranger);
+        prop_assert_eq!(riskgate::path::client::resolve(stranger, &h, &cfg).ip, stranger);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use libfuzzer_sys::fuzz_target;
 use riskgate::config::{ClientIpConfig, IpHeader};
-use riskgate::http::client_ip::{parse_entry, resolve};
+use riskgate::path::client::{parse_entry, resolve};
 
 fuzz_target!(|data: &[u8]| {
     let trusted: Vec<ipnet::IpNet> = vec!["127.0.0.0/8".parse().unwrap(), "10.0.0.0/8".parse().unwrap()];

@@ -7,9 +7,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{json, Value};
 
 use crate::config::{Config, KeyPart, UnknownAsn};
-use crate::decide::{self, LimitOutcome};
-use crate::evidence::{fields, ident, Request};
-use crate::http::{client_ip, headers};
+use crate::decide;
+use crate::http::headers;
+use crate::path::{self, ClientFrom, Counters, Evidence, Sent, View};
 use crate::signals::{self, Signal};
 use crate::state::Snapshot;
 
@@ -64,8 +64,28 @@ pub async fn explain(
     let cfg: &Config = &snap.config;
     let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .map_err(|_| ExplainError::Method(method.to_string()))?;
-    let client = client_ip::resolve(peer, hdrs, &cfg.client_ip);
-    let facts = client_ip::facts(&snap.intel, client, &cfg.intel);
+    let view = View::of_target(&method, path, hdrs, ClientFrom::Peer(peer));
+    let route = path::route(cfg, &view);
+    // a matched request goes the whole path, only looking at the live state; an
+    // unmatched one is only looked up, to say what is known of the address
+    let outcome = match route {
+        Some(ri) => Some(
+            path::run(
+                snap,
+                ri,
+                &view,
+                Evidence::Request(Sent::Whole(body.unwrap_or_default())),
+                Counters::Peek,
+                std::time::Instant::now(),
+            )
+            .await,
+        ),
+        None => None,
+    };
+    let (client, facts) = match &outcome {
+        Some(o) => (o.client, o.facts),
+        None => path::client(snap, &view),
+    };
     let intel = &snap.intel;
 
     let org = intel
@@ -109,12 +129,8 @@ pub async fn explain(
         "lookup_errors": facts.lookup_errors,
     });
 
-    let (path, query) = match path.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (path, None),
-    };
-    let route = cfg.route_table.find(&method, path, hdrs);
-    let Some(ri) = route else {
+    let path = view.path;
+    let Some(o) = outcome else {
         return Ok(json!({
             "ip": facts.ip.to_string(), "path": path, "method": method.as_str(),
             "route": Value::Null,
@@ -122,36 +138,10 @@ pub async fn explain(
             "facts": facts_json,
         }));
     };
-    let r = &cfg.routes[ri];
-    let policy = &cfg.policies[r.policy];
-    // the policy's fields, read as the live path reads them
-    let read = fields::Body::whole(
-        hdrs,
-        body.unwrap_or_default(),
-        policy.needs_body,
-        cfg.body_limit,
-    );
-    let (values, unreadable) = fields::extract(&cfg.fields, &policy.fields, hdrs, query, &read);
-    let ids = ident::ids_of(&cfg.hash_key, &values, &policy.ids);
-    // what the watch store (the cluster's, when shared) would say, recording nothing
-    let watched = crate::cluster::watch(
-        snap.cluster.as_deref(),
-        &snap.hops,
-        r.policy,
-        policy,
-        &ids,
-        &facts,
-        std::time::Instant::now(),
-        false,
-    )
-    .await;
-    let request = Request {
-        fields: &values,
-        ids: &ids,
-        unreadable_body: unreadable,
-        watched,
-        ..Request::from_headers(hdrs)
-    };
+    let r = &cfg.routes[o.route];
+    let policy = o.policy(cfg);
+    let (values, ids) = (&o.values, &o.ids);
+    let request = o.request(hdrs);
     let fields_json: serde_json::Map<String, Value> = policy
         .fields
         .iter()
@@ -198,16 +188,9 @@ pub async fn explain(
             })
         })
         .collect();
-    let recalled = crate::decisions::book::recall(
-        &snap.decisions.current(),
-        cfg,
-        policy,
-        &facts,
-        &values,
-        &ids,
-    );
+    let d = o.decision;
     // the decision that matched, named as the store keeps it
-    let decision_json = match recalled {
+    let decision_json = match d.recalled {
         None => Value::Null,
         Some(h) => match snap.decisions.get(h.id) {
             Ok(Some(rec)) => rec.to_json(),
@@ -215,14 +198,6 @@ pub async fn explain(
                         "expires": crate::decisions::rfc3339(h.expires_ms)}),
         },
     };
-    let d = decide::decide(
-        &facts,
-        &request,
-        recalled,
-        policy,
-        &cfg.intel,
-        LimitOutcome::default(),
-    );
     // the same checks as the live path, asked to say why
     let (_, because) = decide::checks::explain(&decide::Input {
         facts: &facts,

@@ -20,6 +20,8 @@ pub const ROUTE: &str = "x-risk-route";
 pub const MODE: &str = "x-risk-mode";
 pub const SIGNATURE: &str = "x-risk-signature";
 const SIGNATURE_WIRE: &str = "X-Risk-Signature";
+pub const REQUEST_ID: &str = "x-risk-request-id";
+const REQUEST_ID_WIRE: &str = "X-Risk-Request-Id";
 
 const PREFIX: &[u8] = b"x-risk-";
 
@@ -193,8 +195,55 @@ pub fn values(
     ]
 }
 
+/// Every header of a matched route, as sent: the nine values, with `signing` the
+/// signature over them, the method and the target as sent, and the request id.
+pub struct Set {
+    pub values: [HeaderValue; 9],
+    pub signature: Option<HeaderValue>,
+    pub request_id: HeaderValue,
+}
+
+impl Set {
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        d: &Decision,
+        facts: &Facts,
+        route: &HeaderValue,
+        intel: &IntelConfig,
+        limits: &[LimitSpec],
+        signing: Option<&crate::sign::Key>,
+        method: &str,
+        target: &[u8],
+        request_id: &str,
+    ) -> Set {
+        let values = values(d, facts, route, intel, limits);
+        let signature = signing.map(|key| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let signed = values.each_ref().map(HeaderValue::as_bytes);
+            key.sign(t, method, target, &signed)
+        });
+        Set {
+            values,
+            signature,
+            request_id: HeaderValue::from_str(request_id)
+                .unwrap_or_else(|_| HeaderValue::from_static("")),
+        }
+    }
+
+    /// The headers as written on the wire, in contract order.
+    pub fn wire(self) -> impl Iterator<Item = (&'static str, HeaderValue)> {
+        WIRE.into_iter()
+            .zip(self.values)
+            .chain(self.signature.map(|s| (SIGNATURE_WIRE, s)))
+            .chain(std::iter::once((REQUEST_ID_WIRE, self.request_id)))
+    }
+}
+
 /// Write the headers of a matched route onto the upstream request, and with
 /// `signing` its `X-Risk-Signature` over them, the method and the target as sent.
+#[allow(clippy::too_many_arguments)]
 pub fn write(
     req: &mut RequestHeader,
     d: &Decision,
@@ -203,17 +252,20 @@ pub fn write(
     intel: &IntelConfig,
     limits: &[LimitSpec],
     signing: Option<&crate::sign::Key>,
+    request_id: &str,
 ) -> pingora::Result<()> {
-    let values = values(d, facts, route, intel, limits);
-    if let Some(key) = signing {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let signed = values.each_ref().map(HeaderValue::as_bytes);
-        let sig = key.sign(t, req.method.as_str(), req.raw_path(), &signed);
-        req.insert_header(SIGNATURE_WIRE, sig)?;
-    }
-    for (k, v) in WIRE.into_iter().zip(values) {
+    let set = Set::build(
+        d,
+        facts,
+        route,
+        intel,
+        limits,
+        signing,
+        req.method.as_str(),
+        req.raw_path(),
+        request_id,
+    );
+    for (k, v) in set.wire() {
         req.insert_header(k, v)?;
     }
     Ok(())

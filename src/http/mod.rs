@@ -3,7 +3,6 @@
 //! is `decide`'s, what is known about an address is `intel`'s.
 
 pub mod body;
-pub mod client_ip;
 pub mod conn;
 pub mod headers;
 pub mod proxy;

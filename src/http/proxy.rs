@@ -10,15 +10,12 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::upstreams::peer::HttpPeer;
 
-use crate::cluster;
 use crate::config::{OnBlock, Response};
-use crate::decide::{self, Decision, Verdict};
-use crate::evidence::fields::{self, Body};
-use crate::evidence::ident::{self, Id};
-use crate::evidence::Request;
+use crate::decide::Verdict;
 use crate::http::conn::stream::ClientStream;
-use crate::http::{body, client_ip, headers};
-use crate::intel::Facts;
+use crate::http::{body, headers};
+use crate::path::{self, ClientFrom, Counters, Evidence, Outcome, Sent, View};
+use crate::record::Frontend;
 use crate::state::{SharedSnapshot, Snapshot};
 
 pub struct Gateway {
@@ -35,20 +32,13 @@ pub struct Ctx {
 }
 
 struct Matched {
-    route: usize,
     /// body bytes read for the decision that Pingora will not replay itself
     replay: body::Replay,
     /// riskgate sent `100 Continue` itself
     continued: bool,
-    facts: Facts,
-    decision: Decision,
+    outcome: Outcome,
     started: Instant,
     decision_time: Duration,
-    /// the policy's field values (indexed like the config's fields; empty when it reads
-    /// none) and why the body could not be read, for the log
-    values: Vec<Option<String>>,
-    ids: Vec<Option<Id>>,
-    unreadable: Option<fields::Unreadable>,
 }
 
 impl Gateway {
@@ -141,116 +131,58 @@ impl ProxyHttp for Gateway {
         }
         let cfg = &snap.config;
         let req = session.req_header();
-        let Some(route) = cfg
-            .route_table
-            .find(&req.method, req.uri.path(), &req.headers)
-        else {
+        let peer = peer_ip(session).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let view = View {
+            method: &req.method,
+            path: req.uri.path(),
+            query: req.uri.query(),
+            headers: &req.headers,
+            client: ClientFrom::Peer(peer),
+        };
+        let Some(route) = path::route(cfg, &view) else {
             ctx.snap = Some(snap);
             return Ok(false);
         };
         let started = Instant::now();
-        let peer = peer_ip(session).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let client = client_ip::resolve(peer, &session.req_header().headers, &cfg.client_ip);
-        let facts = client_ip::facts(&snap.intel, client, &cfg.intel);
-        let pi = cfg.routes[route].policy;
-        let policy = &cfg.policies[pi];
-        // the request's own evidence: only what the policy reads, the body only when a
-        // field is in it
-        let (read, replay, continued) = if policy.needs_body {
+        // the body only when a field of the policy is in it
+        let (read, replay, continued) = if path::needs_body(cfg, route) {
             let r = body::read(session, cfg.body_limit, cfg.client_limits.body_timeout).await?;
             (Some(r.outcome), r.replay, r.continued)
         } else {
             (None, body::Replay::default(), false)
         };
         let req = session.req_header();
-        let (values, unreadable) = if policy.fields.is_empty() {
-            (Vec::new(), None)
-        } else {
-            let ct = req
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok());
-            let b = match &read {
-                None => Body::NotNeeded,
-                Some(Ok(b)) => Body::Read(b, ct),
-                Some(Err(u)) => Body::Unreadable(*u),
-            };
-            fields::extract(
-                &cfg.fields,
-                &policy.fields,
-                &req.headers,
-                req.uri.query(),
-                &b,
-            )
+        let view = View {
+            headers: &req.headers,
+            method: &req.method,
+            path: req.uri.path(),
+            query: req.uri.query(),
+            client: ClientFrom::Peer(peer),
         };
-        // identifiers (limit and hopping keys) as keyed hashes
-        let ids = if policy.ids.is_empty() {
-            Vec::new()
-        } else {
-            ident::ids_of(&cfg.hash_key, &values, &policy.ids)
+        let sent = match &read {
+            Some(r) => Sent::Read(r.as_ref().map(|b| &b[..]).map_err(|u| *u)),
+            None => Sent::Absent,
         };
-        // the watches' countries and networks (hopping, spread), this request's recorded
-        let watched = cluster::watch(
-            snap.cluster.as_deref(),
-            &snap.hops,
-            pi,
-            policy,
-            &ids,
-            &facts,
+        let outcome = path::run(
+            &snap,
+            route,
+            &view,
+            Evidence::Request(sent),
+            Counters::Live,
             started,
-            true,
         )
         .await;
-        let request = Request {
-            fields: &values,
-            ids: &ids,
-            unreadable_body: unreadable,
-            watched,
-            ..Request::from_headers(&req.headers)
-        };
-        // 5b recall: what the app (or CrowdSec) decided about this client before
-        let recalled = crate::decisions::book::recall(
-            &snap.decisions.current(),
-            cfg,
-            policy,
-            &facts,
-            &values,
-            &ids,
-        );
-        let mut decision = decide::assess(&facts, &request, recalled, policy, &cfg.intel);
-        if decision.needs_limits() && !policy.limits.is_empty() {
-            let outcome = cluster::check_limits(
-                snap.cluster.as_deref(),
-                &snap.limiters,
-                pi,
-                policy,
-                &facts,
-                &request,
-                &cfg.hash_key,
-            )
-            .await;
-            decision = decide::apply_limits(decision, outcome, policy);
-        }
-        let verdict = decision.verdict;
-        let retry = decision.retry_after;
         let took = started.elapsed();
-        crate::record::metrics::METRICS
-            .decision_seconds
-            .observe(took.as_secs_f64());
-        if let Some(m) = snap.metrics.get(route) {
-            m.record(&decision, &facts, started);
-        }
+        path::count(&snap, &outcome, Frontend::Proxy, started, took);
+        let verdict = outcome.decision.verdict;
+        let retry = outcome.decision.retry_after;
+        let policy = outcome.policy(cfg);
         ctx.matched = Some(Box::new(Matched {
-            route,
             replay,
             continued,
-            facts,
-            decision,
+            outcome,
             started,
             decision_time: took,
-            values,
-            ids,
-            unreadable,
         }));
         let answered = match verdict {
             Verdict::Forward => false,
@@ -284,20 +216,22 @@ impl ProxyHttp for Gateway {
         headers::strip_client_risk_headers(upstream, snap.config.client_ip.header.name());
         if let (Some(m), Some(snap)) = (&ctx.matched, &ctx.snap) {
             let cfg = &snap.config;
-            let route = &cfg.routes[m.route].header;
-            let limits = &cfg.policies[cfg.routes[m.route].policy].limits;
+            let o = &m.outcome;
+            let route = &cfg.routes[o.route].header;
+            let limits = &o.policy(cfg).limits;
             if m.continued {
                 // riskgate answered `100 Continue` and read the body itself
                 upstream.remove_header(&http::header::EXPECT);
             }
             headers::write(
                 upstream,
-                &m.decision,
-                &m.facts,
+                &o.decision,
+                &o.facts,
                 route,
                 &cfg.intel,
                 limits,
                 cfg.signing.first(),
+                &o.request_id,
             )?;
         }
         Ok(())
@@ -323,30 +257,21 @@ impl ProxyHttp for Gateway {
         let (Some(m), Some(snap)) = (&ctx.matched, &ctx.snap) else {
             return;
         };
-        let cfg = &snap.config;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let policy = &cfg.policies[cfg.routes[m.route].policy];
-        let checks = &policy.checks;
-        let field = |i: Option<usize>| i.and_then(|i| m.values.get(i)?.as_deref());
-        let said = crate::record::log::Said {
-            timezone: field(checks.timezone),
-            declared_country: field(checks.declared_country),
-            unreadable_body: m.unreadable.map(|u| u.as_str()),
-            ids: &m.ids,
-        };
-        crate::record::log::decision(
-            cfg,
-            &snap.intel,
-            &cfg.routes[m.route].name,
-            policy,
-            &m.facts,
-            &m.decision,
-            m.decision_time,
-            m.started.elapsed(),
-            session.req_header(),
-            said,
-            status,
-            e,
+        let req = session.req_header();
+        path::log(
+            snap,
+            &m.outcome,
+            path::Told {
+                door: Frontend::Proxy,
+                method: req.method.as_str(),
+                path: req.uri.path(),
+                headers: &req.headers,
+                status,
+                decision_time: m.decision_time,
+                latency: m.started.elapsed(),
+                error: e.map(|e| e as &dyn std::fmt::Display),
+            },
         );
     }
 }

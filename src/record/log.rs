@@ -1,16 +1,15 @@
 //! Logging set-up and the one-line-per-decision log.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use pingora::http::RequestHeader;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogConfig, LogFormat, Policy};
 use crate::decide::{Action, Decision};
 use crate::evidence::ident::Id;
 use crate::intel::{Facts, Intel};
+use crate::record::Frontend;
 
 /// Install the global subscriber (also bridges Pingora's `log` records).
 /// `RUST_LOG` overrides the configured level.
@@ -54,26 +53,6 @@ fn unit() -> f64 {
     })
 }
 
-static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// The request's `X-Request-Id`, or one of ours.
-fn request_id(req: &RequestHeader) -> String {
-    if let Some(v) = req
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-    {
-        if !v.is_empty() && v.len() <= 128 {
-            return v.to_string();
-        }
-    }
-    format!(
-        "rg-{:x}-{}",
-        std::process::id(),
-        REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 /// Which feed and entry put the address in each list it is in, written only when
 /// the line is (`hosting: aws ip-ranges.json 52.94.0.0/16; deny: deny.txt 192.0.2.0/24`).
 struct ListNotes<'a> {
@@ -104,9 +83,8 @@ impl std::fmt::Display for ListNotes<'_> {
 
 /// The request's Accept-Language as evidence for the log: plain (it identifies no one),
 /// cut at 100 characters.
-fn accept_language(req: &RequestHeader) -> &str {
-    let v = req
-        .headers
+fn accept_language(headers: &http::HeaderMap) -> &str {
+    let v = headers
         .get(http::header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
@@ -159,50 +137,60 @@ fn cut(v: &str, n: usize) -> &str {
     }
 }
 
+/// A matched request as its log line tells it.
+pub struct Line<'a> {
+    pub route: &'a str,
+    pub policy: &'a Policy,
+    pub facts: &'a Facts,
+    pub decision: &'a Decision,
+    pub decision_time: Duration,
+    pub latency: Duration,
+    /// the request as the client sent it (for forward auth: the original one)
+    pub method: &'a str,
+    pub path: &'a str,
+    pub headers: &'a http::HeaderMap,
+    pub said: Said<'a>,
+    /// whether the policy had a body to read: `read`, `absent`, or empty (none needed)
+    pub body: &'static str,
+    pub request_id: &'a str,
+    pub frontend: Frontend,
+    pub status: u16,
+    pub error: Option<&'a dyn std::fmt::Display>,
+}
+
 /// One structured line for a matched request.
-#[allow(clippy::too_many_arguments)]
-pub fn decision(
-    cfg: &Config,
-    intel: &Intel,
-    route: &str,
-    policy: &Policy,
-    facts: &Facts,
-    d: &Decision,
-    decision_time: Duration,
-    latency: Duration,
-    req: &RequestHeader,
-    said: Said,
-    status: u16,
-    error: Option<&pingora::Error>,
-) {
+pub fn decision(cfg: &Config, intel: &Intel, l: Line) {
+    let (d, facts, said) = (l.decision, l.facts, l.said);
     if d.action == Action::Allow && cfg.log.allow_sample < 1.0 && unit() >= cfg.log.allow_sample {
         return;
     }
     tracing::info!(
         target: "riskgate::decision",
-        route,
+        route = l.route,
         client_ip = %facts.ip,
         country = facts.country_str().unwrap_or(""),
         asn = facts.asn.unwrap_or(0),
         score = d.score,
         action = d.action.as_str(),
-        reasons = %d.reasons.render(&cfg.intel.lists, &policy.limits),
-        accept_language = accept_language(req),
+        reasons = %d.reasons.render(&cfg.intel.lists, &l.policy.limits),
+        accept_language = accept_language(l.headers),
         timezone = cut(said.timezone.unwrap_or(""), 64),
         declared_country = cut(said.declared_country.unwrap_or(""), 64),
         unreadable_body = said.unreadable_body.unwrap_or(""),
-        ids = %Ids { cfg, policy, ids: said.ids },
+        body = l.body,
+        ids = %Ids { cfg, policy: l.policy, ids: said.ids },
         lists = %ListNotes { cfg, intel, facts },
         network = d.network.as_str(),
         mode = d.mode.as_str(),
         decision_id = d.recalled.map(|h| h.id),
-        status,
-        method = %req.method,
-        path = req.uri.path(),
-        decision_us = decision_time.as_micros() as u64,
-        latency_us = latency.as_micros() as u64,
-        request_id = %request_id(req),
-        error = error.map(|e| e.to_string()),
+        status = l.status,
+        method = l.method,
+        path = l.path,
+        frontend = l.frontend.as_str(),
+        decision_us = l.decision_time.as_micros() as u64,
+        latency_us = l.latency.as_micros() as u64,
+        request_id = l.request_id,
+        error = l.error.map(|e| e.to_string()),
         "decision"
     );
 }

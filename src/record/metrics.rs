@@ -17,6 +17,7 @@ use crate::config::{Config, LimitSignal};
 use crate::decide::{Decision, Signal, SIGNAL_COUNT};
 use crate::intel::Facts;
 use crate::record::live::{outcome, RouteLive, LIVE};
+use crate::record::Frontend;
 
 pub struct Metrics {
     pub registry: Registry,
@@ -55,9 +56,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let requests = IntCounterVec::new(
         Opts::new(
             "riskgate_requests_total",
-            "Matched requests by route and action (limit: answered with on_limit)",
+            "Matched requests by route, action (limit: answered with on_limit) and the front door (proxy, authz)",
         ),
-        &["route", "action"],
+        &["route", "action", "frontend"],
     )
     .expect("metric");
     let signals = IntCounterVec::new(
@@ -287,8 +288,8 @@ pub fn register_config(cfg: &Config) {
 
 /// The counters of one route, resolved once.
 pub struct RouteMetrics {
-    /// allow, verify, block, limit
-    actions: [IntCounter; 4],
+    /// by front door: allow, verify, block, limit
+    actions: [[IntCounter; 4]; 2],
     fixed: [IntCounter; SIGNAL_COUNT],
     /// indexed like the config's lists
     lists: Vec<IntCounter>,
@@ -309,7 +310,10 @@ impl RouteMetrics {
             .iter()
             .map(|r| {
                 let policy = &cfg.policies[r.policy];
-                let a = |x: &str| m.requests.with_label_values(&[r.name.as_str(), x]);
+                let a = |door: Frontend| {
+                    ["allow", "verify", "block", "limit"]
+                        .map(|x| m.requests.with_label_values(&[r.name.as_str(), x, door.as_str()]))
+                };
                 let s = |x: &str| m.signals.with_label_values(&[r.name.as_str(), x]);
                 let h = |x: crate::decide::recalled::Action| {
                     m.decision_hits
@@ -317,7 +321,7 @@ impl RouteMetrics {
                 };
                 use crate::decide::recalled::Action as D;
                 RouteMetrics {
-                    actions: [a("allow"), a("verify"), a("block"), a("limit")],
+                    actions: Frontend::ALL.map(a),
                     hits: [h(D::Verify), h(D::Shadow), h(D::Block), h(D::Allow)],
                     fixed: Signal::ALL.map(|sig| s(sig.name())),
                     lists: cfg.intel.lists.iter().map(|l| s(&l.signal)).collect(),
@@ -345,8 +349,8 @@ impl RouteMetrics {
     }
 
     /// Count a decided request, in the metrics and the live figures: atomics only.
-    pub fn record(&self, d: &Decision, facts: &Facts, at: Instant) {
-        self.actions[outcome(d)].inc();
+    pub fn record(&self, d: &Decision, facts: &Facts, at: Instant, door: Frontend) {
+        self.actions[door as usize][outcome(d)].inc();
         if let Some(h) = d.recalled {
             self.hits[h.action as usize].inc();
         }

@@ -8,13 +8,15 @@ use std::time::{Duration, Instant};
 use governor::clock::FakeRelativeClock;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
+use futures_util::FutureExt as _;
+
 use super::input::Record;
-use crate::decide::{self, Decision};
-use crate::evidence::fields::{self, Body, Unreadable};
-use crate::evidence::{ident, Request};
+use crate::decide::Decision;
+use crate::evidence::fields::Unreadable;
 use crate::hops::HopStore;
-use crate::http::client_ip;
 use crate::intel::Facts;
+use crate::path::client::Client;
+use crate::path::{self, ClientFrom, Counters, Evidence, Sent, View};
 use crate::limits::Limiters;
 use crate::state::Snapshot;
 
@@ -68,7 +70,6 @@ impl Engine {
     /// Decide `r` as the gateway would have; `None` when no route matches.
     pub fn decide(&mut self, r: &Record) -> Option<Decided> {
         let at = self.tick(r.time_us);
-        let cfg = &self.snap.config;
         let mut hdrs = HeaderMap::new();
         for (k, v) in &r.headers {
             if let (Ok(k), Ok(v)) = (
@@ -79,27 +80,23 @@ impl Engine {
             }
         }
         let method = Method::from_bytes(r.method.as_bytes()).ok()?;
-        let (path, query) = match r.target.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (r.target.as_str(), None),
-        };
-        let route = cfg.route_table.find(&method, path, &hdrs)?;
         // the own log holds the client as the gateway resolved it
         // (an invalid one logged as the unspecified address)
         let client = match r.logged {
-            Some(_) => client_ip::Client {
+            Some(_) => ClientFrom::Resolved(Client {
                 ip: r.ip,
                 invalid: r.ip.is_unspecified(),
-            },
-            None => client_ip::resolve(r.ip, &hdrs, &cfg.client_ip),
+            }),
+            None => ClientFrom::Peer(r.ip),
         };
-        let facts = client_ip::facts(&self.snap.intel, client, &cfg.intel);
-        let pi = cfg.routes[route].policy;
-        let policy = &cfg.policies[pi];
-        let n = cfg.fields.len();
-        let (values, ids, unreadable) = match &r.logged {
+        let view = View::of_target(&method, &r.target, &hdrs, client);
+        let cfg = &self.snap.config;
+        let route = path::route(cfg, &view)?;
+        let policy = &cfg.policies[cfg.routes[route].policy];
+        let evidence = match &r.logged {
             // the evidence as logged: plain check fields, identifiers as their hashes
             Some(l) => {
+                let n = cfg.fields.len();
                 let mut values = vec![None; n];
                 let plain = [
                     (policy.checks.timezone, &l.timezone),
@@ -115,46 +112,30 @@ impl Engine {
                     ids[i] = l.ids.get(&cfg.fields[i].name).copied();
                 }
                 let unreadable = l.unreadable_body.then_some(Unreadable::Malformed);
-                (values, ids, unreadable)
+                Evidence::Logged {
+                    values,
+                    ids,
+                    unreadable,
+                }
             }
-            None => {
-                let body = Body::whole(
-                    &hdrs,
-                    r.body.as_deref().unwrap_or_default(),
-                    policy.needs_body,
-                    cfg.body_limit,
-                );
-                let (values, unreadable) =
-                    fields::extract(&cfg.fields, &policy.fields, &hdrs, query, &body);
-                let ids = ident::ids_of(&cfg.hash_key, &values, &policy.ids);
-                (values, ids, unreadable)
-            }
+            None => Evidence::Request(match r.body.as_deref() {
+                Some(b) => Sent::Whole(b),
+                None => Sent::Whole(&[]),
+            }),
         };
-        let watched = self.hops.watch(
-            pi,
-            crate::hops::observations(policy, &ids, &facts),
+        let counters = Counters::Replay {
+            limiters: &self.limiters,
+            hops: &self.hops,
             at,
-            true,
-        );
-        let request = Request {
-            fields: &values,
-            ids: &ids,
-            unreadable_body: unreadable,
-            watched,
-            ..Request::from_headers(&hdrs)
         };
-        // a replay decides the past by its traffic: today's decisions are not applied
-        let mut d = decide::assess(&facts, &request, None, policy, &cfg.intel);
-        if d.needs_limits() && !policy.limits.is_empty() {
-            let o = self
-                .limiters
-                .check(pi, policy, &facts, &request, &cfg.hash_key);
-            d = decide::apply_limits(d, o, policy);
-        }
+        // replay's state is in this process: the path never waits on it
+        let o = path::run(&self.snap, route, &view, evidence, counters, at)
+            .now_or_never()
+            .expect("replay's path never waits");
         Some(Decided {
             route,
-            facts,
-            decision: d,
+            facts: o.facts,
+            decision: o.decision,
         })
     }
 }

@@ -64,7 +64,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Bounded<A> {
             let snap = self.state.load();
             let cfg = &snap.config;
             let trusted =
-                peer.is_some_and(|ip| crate::http::client_ip::trusted(&cfg.client_ip, ip));
+                peer.is_some_and(|ip| crate::path::client::trusted(&cfg.client_ip, ip));
             (cfg.client_limits, trusted)
         };
         let held = match (peer, &self.per_ip) {
