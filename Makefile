@@ -11,7 +11,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # What the build and tests need from Debian, installed when missing: cmake (Pingora's
 # zlib-ng), redis-server (the cluster tests start their own), chromium (the dashboard
 # test), prometheus (promtool checks and unit-tests deploy/prometheus/alerts.yaml),
-# nginx (tests with a real nginx in front of riskgate start their own), crowdsec (the
+# nginx and caddy (tests with a real nginx or Caddy in front of riskgate start their own), crowdsec (the
 # bouncer test runs its own Local API; its postinst needs Central API credentials to
 # exist, so an offline placeholder is written first when there are none).
 deps:
@@ -20,6 +20,7 @@ deps:
 	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	  command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	  command -v nginx >/dev/null 2>&1 || missing="$$missing nginx"; \
+	  command -v caddy >/dev/null 2>&1 || missing="$$missing caddy"; \
 	  command -v crowdsec >/dev/null 2>&1 || missing="$$missing crowdsec"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing$$missing with apt-get"; \
@@ -31,6 +32,7 @@ deps:
 	    $$SUDO service redis-server stop >/dev/null 2>&1 || true; \
 	    $$SUDO service prometheus stop >/dev/null 2>&1 || true; \
 	    $$SUDO service nginx stop >/dev/null 2>&1 || true; \
+	    $$SUDO service caddy stop >/dev/null 2>&1 || true; \
 	    $$SUDO service crowdsec stop >/dev/null 2>&1 || true; \
 	  fi
 

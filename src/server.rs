@@ -65,6 +65,8 @@ pub fn server_conf(cfg: &Config) -> ServerConf {
 pub struct Bound {
     pub listen: Vec<SocketAddr>,
     pub admin: SocketAddr,
+    /// the forward-auth door's addresses (`authz.listen`)
+    pub authz: Vec<SocketAddr>,
     /// addresses whose port riskgate reserved (they share it with Pingora's listener)
     reserved: Vec<SocketAddr>,
 }
@@ -76,6 +78,11 @@ impl Bound {
         Bound {
             listen: cfg.listen.clone(),
             admin: cfg.admin,
+            authz: cfg
+                .authz
+                .as_ref()
+                .map(|a| a.listen.clone())
+                .unwrap_or_default(),
             reserved: Vec::new(),
         }
     }
@@ -130,10 +137,17 @@ pub fn bind_addresses(cfg: &Config) -> Result<(Bound, Vec<Reservation>), StartEr
         .map(|a| resolve(*a))
         .collect::<Result<Vec<_>, _>>()?;
     let admin = resolve(cfg.admin)?;
+    let authz = cfg
+        .authz
+        .iter()
+        .flat_map(|a| &a.listen)
+        .map(|a| resolve(*a))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((
         Bound {
             listen,
             admin,
+            authz,
             reserved,
         },
         reservations,
@@ -146,7 +160,12 @@ pub fn bind_addresses(cfg: &Config) -> Result<(Bound, Vec<Reservation>), StartEr
 fn announce_when_listening(bound: Bound, reservations: Vec<Reservation>) {
     std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(60);
-        for a in bound.listen.iter().chain(std::iter::once(&bound.admin)) {
+        for a in bound
+            .listen
+            .iter()
+            .chain(std::iter::once(&bound.admin))
+            .chain(&bound.authz)
+        {
             let probe = if a.ip().is_unspecified() {
                 SocketAddr::new(
                     match a {
@@ -171,10 +190,20 @@ fn announce_when_listening(bound: Bound, reservations: Vec<Reservation>) {
         }
         drop(reservations);
         let listen: Vec<String> = bound.listen.iter().map(|a| a.to_string()).collect();
-        println!("listening {} admin {}", listen.join(","), bound.admin);
+        let authz: Vec<String> = bound.authz.iter().map(|a| a.to_string()).collect();
+        if authz.is_empty() {
+            println!("listening {} admin {}", listen.join(","), bound.admin);
+        } else {
+            println!(
+                "listening {} admin {} authz {}",
+                listen.join(","),
+                bound.admin,
+                authz.join(",")
+            );
+        }
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
-        tracing::info!(listen = ?listen, admin = %bound.admin, "listening");
+        tracing::info!(listen = ?listen, admin = %bound.admin, authz = ?authz, "listening");
     });
 }
 
@@ -207,6 +236,26 @@ pub fn build(
         }
     }
     server.add_service(crate::http::conn::ProxyService::new(proxy, state.clone()));
+    // the forward-auth door: the same path and state, its own listeners; the ingress
+    // is a trusted proxy, so its pooled connections are not capped per address
+    if !bound.authz.is_empty() {
+        let mut authz = pingora::services::listening::Service::new(
+            "authz".to_string(),
+            crate::http::conn::Bounded::new(
+                crate::http::authz::AuthzApp {
+                    state: state.clone(),
+                },
+                state.clone(),
+            ),
+        );
+        for addr in &bound.authz {
+            match bound.pingora_addr(*addr) {
+                (a, Some(o)) => authz.add_tcp_with_settings(&a, o),
+                (a, None) => authz.add_tcp(&a),
+            }
+        }
+        server.add_service(crate::http::conn::ProxyService::new(authz, state.clone()));
+    }
 
     server.add_service(pingora::services::background::background_service(
         "decisions",

@@ -687,6 +687,17 @@ pub struct Config {
     pub decisions: DecisionsConfig,
     /// `server.*` and `body_timeout`
     pub client_limits: ClientLimits,
+    /// `authz`: riskgate as an ingress's forward-auth service
+    pub authz: Option<AuthzConfig>,
+}
+
+/// `authz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthzConfig {
+    pub listen: Vec<SocketAddr>,
+    /// the status of a limited request (nginx's `auth_request` understands 401 and
+    /// 403 only)
+    pub limit_status: u16,
 }
 
 /// `decisions`.

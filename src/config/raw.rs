@@ -91,6 +91,8 @@ raw_struct! {
     /// the decisions' store and the CrowdSec bouncer
     pub decisions: Opt<RawDecisions>,
     pub signing: Opt<RawSigning>,
+    /// the forward-auth service an ingress asks
+    pub authz: Opt<RawAuthz>,
     pub routes: Opt<Vec<Field<RawRoute>>>,
     /// name → policy, in file order
     pub policies: Opt<Mapping>,
@@ -127,6 +129,13 @@ raw_struct! {
     pub struct RawDecisions {
     pub store: Opt<String>,
     pub crowdsec: Opt<RawCrowdsec>,
+    }
+}
+
+raw_struct! {
+    pub struct RawAuthz {
+    pub listen: Opt<OneOrMany>,
+    pub limit_status: Opt<u16>,
     }
 }
 

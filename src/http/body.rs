@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use pingora::prelude::*;
+use pingora::protocols::http::ServerSession;
 
 use crate::evidence::fields::{self, Unreadable};
 
@@ -61,7 +62,11 @@ fn answer(status: u16, why: &'static str) -> pingora::BError {
 /// nginx would: `408` when the body takes longer, `400` for a malformed chunk or a
 /// body that ends before its length, `413` as below. A client that sent `Expect:
 /// 100-continue` gets its `100 Continue` first.
-pub async fn read(session: &mut Session, limit: usize, timeout: Duration) -> Result<ReadBody> {
+pub async fn read(
+    session: &mut ServerSession,
+    limit: usize,
+    timeout: Duration,
+) -> Result<ReadBody> {
     let h = &session.req_header().headers;
     let declared = h
         .get(http::header::CONTENT_LENGTH)
@@ -77,11 +82,11 @@ pub async fn read(session: &mut Session, limit: usize, timeout: Duration) -> Res
             continued: false,
         });
     }
-    let continued = expects_continue(h) && !session.as_mut().is_body_done();
+    let continued = expects_continue(h) && !session.is_body_done();
     if continued {
         session.write_continue_response().await?;
     }
-    session.as_mut().enable_retry_buffering();
+    session.enable_retry_buffering();
     let mut buf = BytesMut::new();
     let mut over = false;
     let reading = async {
@@ -113,8 +118,8 @@ pub async fn read(session: &mut Session, limit: usize, timeout: Duration) -> Res
         }
     }
     let read = buf.freeze();
-    let truncated = session.as_ref().retry_buffer_truncated();
-    if truncated && session.as_mut().is_body_done() {
+    let truncated = session.retry_buffer_truncated();
+    if truncated && session.is_body_done() {
         // Pingora has nothing to replay and no more body to stream: the origin would
         // wait for bytes that never come. Only a chunked body larger than Pingora's
         // buffer, ended by the read that crossed the limit, gets here.

@@ -2,6 +2,7 @@
 //! and the `X-Risk-*` header contract. It holds no policy: what to do with a request
 //! is `decide`'s, what is known about an address is `intel`'s.
 
+pub mod authz;
 pub mod body;
 pub mod conn;
 pub mod headers;

@@ -252,8 +252,7 @@ pub async fn run(
         Counters::Peek => (snap.cluster.as_deref(), &*snap.hops, at, false),
         Counters::Replay { hops, at, .. } => (None, *hops, *at, true),
     };
-    let watched =
-        crate::cluster::watch(cluster, hops, pi, policy, &ids, &facts, now, record).await;
+    let watched = crate::cluster::watch(cluster, hops, pi, policy, &ids, &facts, now, record).await;
     let request = Request {
         fields: &values,
         ids: &ids,

@@ -311,8 +311,10 @@ impl RouteMetrics {
             .map(|r| {
                 let policy = &cfg.policies[r.policy];
                 let a = |door: Frontend| {
-                    ["allow", "verify", "block", "limit"]
-                        .map(|x| m.requests.with_label_values(&[r.name.as_str(), x, door.as_str()]))
+                    ["allow", "verify", "block", "limit"].map(|x| {
+                        m.requests
+                            .with_label_values(&[r.name.as_str(), x, door.as_str()])
+                    })
                 };
                 let s = |x: &str| m.signals.with_label_values(&[r.name.as_str(), x]);
                 let h = |x: crate::decide::recalled::Action| {

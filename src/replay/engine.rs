@@ -15,9 +15,9 @@ use crate::decide::Decision;
 use crate::evidence::fields::Unreadable;
 use crate::hops::HopStore;
 use crate::intel::Facts;
+use crate::limits::Limiters;
 use crate::path::client::Client;
 use crate::path::{self, ClientFrom, Counters, Evidence, Sent, View};
-use crate::limits::Limiters;
 use crate::state::Snapshot;
 
 /// One record decided: its route, the client's facts and the decision.

@@ -97,6 +97,8 @@ pub struct Gateway {
     pub child: Child,
     pub addr: SocketAddr,
     pub admin: SocketAddr,
+    /// the forward-auth door, with `authz` in the config
+    pub authz: Option<SocketAddr>,
     pub origin: SocketAddr,
     pub seen: Recorder,
     pub dir: tempfile::TempDir,
@@ -151,6 +153,7 @@ fn start_full(yaml_body: &str, origin: SocketAddr, seen: Recorder, capture: bool
         child,
         addr: addrs.listen[0],
         admin: addrs.admin,
+        authz: addrs.authz.first().copied(),
         origin,
         seen,
         dir,
@@ -163,6 +166,7 @@ fn start_full(yaml_body: &str, origin: SocketAddr, seen: Recorder, capture: bool
 pub struct Listening {
     pub listen: Vec<SocketAddr>,
     pub admin: SocketAddr,
+    pub authz: Vec<SocketAddr>,
 }
 
 /// Start `riskgate run -c config` (plus `extra` arguments) and wait for the line it
@@ -222,10 +226,16 @@ pub fn await_listening(child: &mut Child, lines: &std::sync::mpsc::Receiver<Stri
         }
         match lines.recv_timeout(Duration::from_millis(100)) {
             Ok(rest) => {
-                let (listen, admin) = rest.split_once(" admin ").expect("listening line");
+                let (listen, rest) = rest.split_once(" admin ").expect("listening line");
+                let (admin, authz) = rest.split_once(" authz ").unwrap_or((rest, ""));
                 return Listening {
                     listen: listen.split(',').map(|a| a.parse().unwrap()).collect(),
                     admin: admin.trim().parse().unwrap(),
+                    authz: authz
+                        .split(',')
+                        .filter(|a| !a.trim().is_empty())
+                        .map(|a| a.trim().parse().unwrap())
+                        .collect(),
                 };
             }
             Err(_) if Instant::now() > deadline => {

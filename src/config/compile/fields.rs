@@ -19,6 +19,15 @@ fn source(cx: &mut Ctx, key: &str, from: &str) -> Option<FieldSource> {
     };
     Some(match kind {
         "header" => match http::HeaderName::from_bytes(name.as_bytes()) {
+            // riskgate's own headers (and any alias an app server reads as one) are
+            // never evidence: a client can send them
+            Ok(h) if h.as_str().replace(['_', '.'], "-").starts_with("x-risk-") => {
+                cx.err(
+                    key,
+                    format!("`{name}` is riskgate's own header (X-Risk-*): a client can forge it, so no field reads it"),
+                );
+                return None;
+            }
             Ok(h) => FieldSource::Header(h.as_str().to_string()),
             Err(_) => {
                 cx.err(key, format!("`{name}` is not a header name"));

@@ -15,6 +15,7 @@ use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
 use crate::signals::{Signal, DEFS, DENY_LIST_WEIGHT};
 
+mod authz;
 mod ctx;
 mod decisions;
 mod fields;
@@ -25,6 +26,7 @@ mod routes;
 mod server;
 mod signing;
 
+use authz::compile_authz;
 use ctx::{clean_serde_message, did_you_mean, join, key_str, Ctx};
 use decisions::compile_decisions;
 use fields::{compile_body_limit, compile_fields, compile_hash_key};
@@ -194,6 +196,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
     let admin_token = compile_admin_token(cx, raw.admin_token_file);
     let decisions = compile_decisions(cx, raw.decisions);
     let client_limits = compile_client_limits(cx, raw.server, raw.body_timeout);
+    let authz = compile_authz(cx, raw.authz, &client_ip);
 
     // Policies before routes, so routes can name them.
     let mut policies = Vec::new();
@@ -284,6 +287,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
         admin_token_file,
         decisions,
         client_limits,
+        authz,
     }
 }
 

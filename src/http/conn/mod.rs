@@ -63,8 +63,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Bounded<A> {
         let (limits, trusted) = {
             let snap = self.state.load();
             let cfg = &snap.config;
-            let trusted =
-                peer.is_some_and(|ip| crate::path::client::trusted(&cfg.client_ip, ip));
+            let trusted = peer.is_some_and(|ip| crate::path::client::trusted(&cfg.client_ip, ip));
             (cfg.client_limits, trusted)
         };
         let held = match (peer, &self.per_ip) {

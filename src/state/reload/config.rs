@@ -48,8 +48,11 @@ impl Reloader {
         if old.listen != new_cfg.listen
             || old.admin != new_cfg.admin
             || old.threads != new_cfg.threads
+            || old.authz.as_ref().map(|a| &a.listen) != new_cfg.authz.as_ref().map(|a| &a.listen)
         {
-            tracing::warn!("listen, admin and threads changes take effect only after a restart");
+            tracing::warn!(
+                "listen, admin, authz.listen and threads changes take effect only after a restart"
+            );
         }
         // Carry over every piece whose source did not change; load the rest now.
         let old_sources = sources(&old.intel);
