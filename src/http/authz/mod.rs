@@ -290,6 +290,11 @@ fn reply(snap: &Snapshot, o: &Outcome, original: &Original) -> Response<Vec<u8>>
         original.target.as_bytes(),
         &o.request_id,
     );
+    // without signing, an empty signature: the ingress's copy then clears a
+    // client's own (Caddy's copy_headers, nginx's proxy_set_header)
+    if set.signature.is_none() {
+        b = b.header("X-Risk-Signature", "");
+    }
     for (k, v) in set.wire() {
         b = b.header(k, v);
     }
