@@ -377,3 +377,40 @@ fn caddy_forward_auth_in_front_of_the_app_with_riskgate_behind() {
     let ing = caddy(gw.authz.unwrap(), gw.origin);
     behaves(&gw, &ing, 429);
 }
+
+/// With `signing`, the signature riskgate gives the ingress verifies on the request the
+/// app receives from it: over the original method and target, as the app sees them.
+#[test]
+fn nginx_passes_a_signature_the_app_verifies() {
+    if !available("nginx", "nginx_passes_a_signature_the_app_verifies") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k1.key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef-k1").unwrap();
+    let gw = start(&format!(
+        "{}signing:\n  keys:\n    - {{ id: k1, file: {} }}\n",
+        config(403),
+        key.display()
+    ));
+    let ing = nginx(gw.authz.unwrap(), gw.origin);
+    let keys = [riskgate::sign::Key::new(
+        "k1",
+        b"0123456789abcdef0123456789abcdef-k1",
+    )];
+    for (client, target) in [
+        (RESIDENTIAL_SE, "/api/apply-coupon?src=mail&x=%2F"),
+        (VPN, "/api/apply-coupon"),
+        (TOR_EXIT, "/shadow?ref=1"),
+    ] {
+        assert_eq!(ing.send("POST", target, client, &[]).status, 200, "{client}");
+        let s = last_seen(&gw, target);
+        let values: Vec<&str> = NAMES.iter().map(|n| s.header(n).unwrap_or("")).collect();
+        let values: [&[u8]; 9] = std::array::from_fn(|i| values[i].as_bytes());
+        let sig = s.header("x-risk-signature").expect("signed");
+        let got = riskgate::sign::verify(&keys, sig, &s.method, s.path.as_bytes(), &values);
+        assert!(got.is_ok(), "{client} {target}: {got:?} {:?}", s.headers);
+    }
+}
+
+const NAMES: [&str; 9] = riskgate::http::headers::NAMES;
