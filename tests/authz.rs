@@ -297,6 +297,26 @@ fn a_forwarded_body_is_read_and_a_missing_one_is_absent_in_the_log() {
     assert_eq!((read, absent), (2, 3), "{lines:#?}");
     assert!(lines.iter().all(|l| l["frontend"] == "authz"));
     assert!(lines.iter().all(|l| l["method"] == "POST"));
+    // a replay of the log decides them again and says which door each came through
+    let log = write(gw.dir.path(), "decisions.log", &gw.log_text());
+    let out = gw.dir.path().join("out.jsonl");
+    let (code, _, err) = run_cli(&[
+        "replay",
+        "-c",
+        gw.config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        &log,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let out = std::fs::read_to_string(out).unwrap();
+    let replayed: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(replayed.len(), 5, "{out}");
+    assert!(replayed.iter().all(|l| l["frontend"] == "authz"), "{out}");
+    assert_eq!(replayed[1]["action"], "limit", "{out}");
 }
 
 /// One table of clients through both doors of one gateway: the same decision, score

@@ -403,7 +403,11 @@ fn nginx_passes_a_signature_the_app_verifies() {
         (VPN, "/api/apply-coupon"),
         (TOR_EXIT, "/shadow?ref=1"),
     ] {
-        assert_eq!(ing.send("POST", target, client, &[]).status, 200, "{client}");
+        assert_eq!(
+            ing.send("POST", target, client, &[]).status,
+            200,
+            "{client}"
+        );
         let s = last_seen(&gw, target);
         let values: Vec<&str> = NAMES.iter().map(|n| s.header(n).unwrap_or("")).collect();
         let values: [&[u8]; 9] = std::array::from_fn(|i| values[i].as_bytes());

@@ -19,6 +19,8 @@ pub struct Logged {
     /// the body could not be read for the fields (why)
     pub unreadable_body: bool,
     pub request_id: String,
+    /// the door it came through (`proxy`, `authz`; empty in logs from before there were two)
+    pub frontend: String,
 }
 
 /// One request to decide again.
@@ -85,6 +87,8 @@ struct Line<'a> {
     ids: Cow<'a, str>,
     #[serde(borrow, default)]
     request_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    frontend: Cow<'a, str>,
     // both
     #[serde(borrow, default)]
     method: Cow<'a, str>,
@@ -146,6 +150,7 @@ fn own_log(l: Line) -> Result<Record, Unparsed> {
             ids,
             unreadable_body: !l.unreadable_body.is_empty(),
             request_id: l.request_id.into_owned(),
+            frontend: l.frontend.into_owned(),
         }),
     })
 }

@@ -133,12 +133,13 @@ pub fn run(
                 let cfg = &main.snap.config;
                 let policy = &cfg.policies[cfg.routes[d.route].policy];
                 let rid = rec.logged.as_ref().map_or("", |l| l.request_id.as_str());
+                let door = rec.logged.as_ref().map_or("", |l| l.frontend.as_str());
                 let line = serde_json::json!({
                     "file": name, "line": line_no, "time_us": rec.time_us,
                     "client_ip": d.facts.ip.to_string(), "route": cfg.routes[d.route].name,
                     "action": verdict(&d.decision), "score": d.decision.score,
                     "reasons": d.decision.reasons.render(&cfg.intel.lists, &policy.limits),
-                    "request_id": rid,
+                    "request_id": rid, "frontend": door,
                 });
                 let _ = writeln!(w, "{line}");
             }
