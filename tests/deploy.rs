@@ -337,5 +337,5 @@ fn every_yaml_example_in_the_operator_guide_is_a_valid_config() {
             .unwrap_or_else(|e| panic!("example {n} of the guide does not compile:\n{yaml}\n{e}"));
         n += 1;
     }
-    assert_eq!(n, 15);
+    assert_eq!(n, 16);
 }

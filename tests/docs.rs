@@ -4,6 +4,10 @@
 
 use riskgate::config::raw::*;
 
+fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
 fn reference() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reference.md")).unwrap()
 }
@@ -11,8 +15,9 @@ fn reference() -> String {
 #[test]
 fn every_config_key_is_in_the_reference() {
     let doc = reference();
-    let sections: [&[&str]; 23] = [
+    let sections: [&[&str]; 24] = [
         RawConfig::KEYS,
+        RawAuthz::KEYS,
         RawCluster::KEYS,
         RawDecisions::KEYS,
         RawCrowdsec::KEYS,
@@ -126,4 +131,22 @@ fn nothing_user_facing_links_outside_the_repository() {
         }
     }
     assert!(checked >= 3, "found the links ({checked})");
+}
+
+/// The nginx and Caddy configs of the operator guide are the shipped ones the ingress
+/// tests run (tests/ingress.rs), word for word.
+#[test]
+fn the_guides_ingress_configs_are_the_ones_the_tests_run() {
+    let guide = std::fs::read_to_string(root().join("docs/operator-guide.md")).unwrap();
+    for (fence, file) in [
+        ("```nginx\n", "deploy/ingress/nginx.conf"),
+        ("```caddy\n", "deploy/ingress/Caddyfile"),
+    ] {
+        let shipped = std::fs::read_to_string(root().join(file)).unwrap();
+        let block = format!("{fence}{}\n```", shipped.trim_end());
+        assert!(
+            guide.contains(&block),
+            "the guide does not show {file} as shipped"
+        );
+    }
 }
