@@ -160,6 +160,19 @@ fn benches(c: &mut Criterion) {
         "89.160.20.112, 10.0.0.1".parse().unwrap(),
     );
     let peer: IpAddr = "127.0.0.1".parse().unwrap();
+    // forward auth: which request an ingress asks about (nginx's headers; Caddy's)
+    let mut ask = hdrs.clone();
+    for (k, v) in [
+        ("x-original-method", "POST"),
+        ("x-original-uri", "/api/apply-coupon?src=mail"),
+        ("user-agent", "Mozilla/5.0"),
+        ("accept-language", "sv-SE,sv;q=0.9"),
+    ] {
+        ask.insert(k, v.parse().unwrap());
+    }
+    c.bench_function("authz/original_nginx", |b| {
+        b.iter(|| riskgate::http::authz::original::of_headers(black_box(&ask)))
+    });
     c.bench_function("client_ip/xff", |b| {
         b.iter(|| riskgate::path::client::resolve(black_box(peer), &hdrs, &cfg.client_ip))
     });

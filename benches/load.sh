@@ -16,6 +16,10 @@
 #               plus X-Risk-Signature (one HMAC-SHA256 a request)
 #   rg-cluster  wrk → a second riskgate, rg-match's route with its three limits shared
 #               through a redis-server on loopback (`cluster`)
+#   nginx-plain nginx (1 worker) as a plain proxy → origin
+#   nginx-authz wrk → the same nginx with deploy/ingress/nginx.conf's auth_request: it asks
+#               riskgate's authz door (served by the rg-match process) about each request,
+#               rg-match's route, then proxies to the origin with riskgate's headers
 #   rg-body-decisions  rg-body-checks' request → a fourth riskgate, rg-body-checks' config
 #               with a million decisions loaded (70 % devices, 20 % addresses, 10 % /24s;
 #               examples/decisions_scale.rs); the request matches none of them
@@ -28,7 +32,8 @@
 # MODE=instructions: the same proxies and configs under valgrind's callgrind, counting
 # the CPU instructions each spends per request while wrk (-c8) runs against it. Unlike
 # wall-clock numbers on a shared VM these repeat to a fraction of a percent. Writes
-# benches/results/instructions.md. (Adds nginx as a plain proxy, no geoip2/limit_req.)
+# benches/results/instructions.md; rg-authz there is riskgate's own count for nginx-authz's
+# requests (the asks of its authz door, rg-match's route), next to rg-match's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -85,7 +90,7 @@ wrap() {
 
 ORIGIN=$(port); NGX=$(port); NGXP=$(port); BAREP=$(port); RGP=$(port); ADMIN=$(port)
 REDISP=$(port); RG2P=$(port); ADMIN2=$(port); RG3P=$(port); ADMIN3=$(port)
-RG4P=$(port); ADMIN4=$(port)
+RG4P=$(port); ADMIN4=$(port); AUTHZP=$(port); NGXA=$(port)
 
 # --- nginx origin --------------------------------------------------------------------
 mkdir -p "$T/origin" "$T/ngx"
@@ -125,18 +130,36 @@ http {
 CONF
 wrap nginx-geo nginx -c "$T/ngx/nginx.conf" -p "$T/ngx" & PIDS+=($!); PID_NGX=$!
 
-# --- nginx as a plain proxy (instruction counts only: the engine next to Pingora's) --
-if [ "$MODE" = instructions ]; then
-  mkdir -p "$T/ngxp"
-  cat > "$T/ngxp/nginx.conf" <<CONF
+# --- nginx as a plain proxy: the engine next to Pingora's ------------------------------
+mkdir -p "$T/ngxp"
+cat > "$T/ngxp/nginx.conf" <<CONF
 master_process off; worker_processes 1; daemon off; pid $T/ngxp/nginx.pid; error_log $T/ngxp/error.log warn;
 events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000;
   upstream origin { server 127.0.0.1:$ORIGIN; keepalive 256; }
   server { listen 127.0.0.1:$NGXP; location / { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://origin; } } }
 CONF
-  wrap nginx-plain nginx -c "$T/ngxp/nginx.conf" -p "$T/ngxp" & PIDS+=($!); PID_NGXP=$!
-fi
+wrap nginx-plain nginx -c "$T/ngxp/nginx.conf" -p "$T/ngxp" & PIDS+=($!); PID_NGXP=$!
+
+# --- nginx + riskgate's authz door: the shipped server block, the origin kept alive ------
+mkdir -p "$T/ngxa"
+{
+  echo "master_process off; worker_processes 1; daemon off; pid $T/ngxa/nginx.pid; error_log $T/ngxa/error.log warn;"
+  echo "events { worker_connections 4096; }"
+  echo "http { access_log off; keepalive_requests 1000000;"
+  # wrk's X-Forwarded-For is the client nginx asks riskgate about, as for the others
+  echo "  set_real_ip_from 127.0.0.1; real_ip_header X-Forwarded-For;"
+  echo "  upstream origin { server 127.0.0.1:$ORIGIN; keepalive 256; }"
+  sed -e "s/127.0.0.1:9000/127.0.0.1:$AUTHZP/" -e "s/keepalive 32;/keepalive 256;/" \
+      -e "s|listen 80;|listen 127.0.0.1:$NGXA;|" \
+      -e 's|proxy_pass http://127.0.0.1:3000;|proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://origin;|' \
+      "$ROOT/deploy/ingress/nginx.conf"
+  echo "}"
+} > "$T/ngxa/nginx.conf"
+grep -q "listen 127.0.0.1:$NGXA;" "$T/ngxa/nginx.conf" && grep -q "proxy_pass http://origin;" "$T/ngxa/nginx.conf" \
+  || { echo "deploy/ingress/nginx.conf changed: the benchmark's substitutions no longer apply"; exit 1; }
+# on the proxies' CPU, beside the riskgate it asks: the two share the box's cost
+$PIN0 nginx -c "$T/ngxa/nginx.conf" -p "$T/ngxa" & PIDS+=($!)
 
 # --- bare Pingora and riskgate -------------------------------------------------------
 wrap bare "$BARE" "127.0.0.1:$BAREP" "127.0.0.1:$ORIGIN" 1 >/dev/null 2>&1 & PIDS+=($!); PID_BARE=$!
@@ -162,6 +185,7 @@ CONF
 { rg_common rg; cat <<CONF; } > "$T/rg.yaml"
 listen: ["127.0.0.1:$RGP"]
 admin: "127.0.0.1:$ADMIN"
+authz: { listen: ["127.0.0.1:$AUTHZP"] }
 fields:
   coupon: { from: "json:/code", normalize: upper }
   coupon_country: { from: "json:/code", pattern: "^PPP-([A-Z]{2})-" }
@@ -216,14 +240,14 @@ wrap riskgate "$RG" run -c "$T/rg.yaml" 2>"$T/rg.log" & PIDS+=($!); PID_RG=$!
 # --- the same riskgate with signed headers ----------------------------------------------
 od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$T/hmac-k1.key"
 sed -e "s/127.0.0.1:$RGP/127.0.0.1:$RG3P/" -e "s/127.0.0.1:$ADMIN\"/127.0.0.1:$ADMIN3\"/" \
-    -e "s/rg-upgrade.sock/rg3-upgrade.sock/" "$T/rg.yaml" > "$T/rg3.yaml"
+    -e "s/rg-upgrade.sock/rg3-upgrade.sock/" -e "/^authz:/d" "$T/rg.yaml" > "$T/rg3.yaml"
 echo "signing: { keys: [ { id: k1, file: $T/hmac-k1.key } ] }" >> "$T/rg3.yaml"
 wrap riskgate-signed "$RG" run -c "$T/rg3.yaml" 2>"$T/rg3.log" & PIDS+=($!); PID_RG3=$!
 
 # --- the same riskgate with a million decisions loaded -----------------------------------
 "$TARGET_DIR/release/examples/decisions_scale" fill "$T/million.db" 1000000
 sed -e "s/127.0.0.1:$RGP/127.0.0.1:$RG4P/" -e "s/127.0.0.1:$ADMIN\"/127.0.0.1:$ADMIN4\"/" \
-    -e "s/rg-upgrade.sock/rg4-upgrade.sock/" "$T/rg.yaml" > "$T/rg4.yaml"
+    -e "s/rg-upgrade.sock/rg4-upgrade.sock/" -e "/^authz:/d" "$T/rg.yaml" > "$T/rg4.yaml"
 echo "decisions: { store: $T/million.db }" >> "$T/rg4.yaml"
 wrap riskgate-decisions "$RG" run -c "$T/rg4.yaml" 2>"$T/rg4.log" & PIDS+=($!); PID_RG4=$!
 
@@ -248,20 +272,22 @@ policies:
 CONF
 wrap riskgate-cluster "$RG" run -c "$T/rg2.yaml" 2>"$T/rg2.log" & PIDS+=($!); PID_RG2=$!
 
-PORTS="$ORIGIN $NGX $BAREP $RGP $REDISP $RG2P $RG3P $RG4P"; [ "$MODE" = instructions ] && PORTS="$PORTS $NGXP"
+PORTS="$ORIGIN $NGX $NGXP $NGXA $AUTHZP $BAREP $RGP $REDISP $RG2P $RG3P $RG4P"
 # (under callgrind, loading the million decisions takes a minute or two)
 WAITS=300; [ "$MODE" = instructions ] && WAITS=3000
 for p in $PORTS; do
   for _ in $(seq "$WAITS"); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
 done
 # sanity: every target answers 200, riskgate's matched route with its headers
-for url in "http://127.0.0.1:$NGX/api/apply-coupon" "http://127.0.0.1:$BAREP/x" "http://127.0.0.1:$RGP/api/apply-coupon" "http://127.0.0.1:$RG3P/api/apply-coupon"; do
+for url in "http://127.0.0.1:$NGX/api/apply-coupon" "http://127.0.0.1:$NGXA/api/apply-coupon" "http://127.0.0.1:$BAREP/x" "http://127.0.0.1:$RGP/api/apply-coupon" "http://127.0.0.1:$RG3P/api/apply-coupon"; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Forwarded-For: 89.160.20.112' "$url")
   [ "$code" = 200 ] || { echo "sanity check failed: $url → $code"; cat "$T/rg.log"; exit 1; }
 done
 
 declare -A URL=(
   [direct]="http://127.0.0.1:$ORIGIN/api/apply-coupon"
+  [nginx-plain]="http://127.0.0.1:$NGXP/api/apply-coupon"
+  [nginx-authz]="http://127.0.0.1:$NGXA/api/apply-coupon"
   [nginx-geo]="http://127.0.0.1:$NGX/api/apply-coupon"
   [bare]="http://127.0.0.1:$BAREP/api/apply-coupon"
   [rg-miss]="http://127.0.0.1:$RGP/products"
@@ -272,7 +298,7 @@ declare -A URL=(
   [rg-cluster]="http://127.0.0.1:$RG2P/api/apply-coupon"
   [rg-body-decisions]="http://127.0.0.1:$RG4P/api/checked"
 )
-ORDER=(direct nginx-geo bare rg-miss rg-match rg-signed rg-body-plain rg-body-checks rg-body-decisions rg-cluster)
+ORDER=(direct nginx-plain nginx-geo nginx-authz bare rg-miss rg-match rg-signed rg-body-plain rg-body-checks rg-body-decisions rg-cluster)
 # the shared store answers before the runs start (the connection is made in the background)
 for _ in $(seq 100); do
   curl -s -o /dev/null "http://127.0.0.1:$RG2P/"   # traffic makes it connect, on the proxy's runtime
@@ -289,7 +315,7 @@ script() { case "$1" in rg-body-*) echo "-s $T/post.lua" ;; esac; }
 # whole path ran, nothing short-circuited)
 check_checked() {
   local m; m=$(curl -s "http://127.0.0.1:$ADMIN/metrics")
-  echo "$m" | grep -q 'riskgate_requests_total{action="allow",route="checked"} [1-9]' \
+  echo "$m" | grep -q 'riskgate_requests_total{action="allow",frontend="proxy",route="checked"} [1-9]' \
     || { echo "the checked route decided nothing allow"; exit 1; }
   if echo "$m" | grep 'riskgate_signals_total{route="checked"' | grep -qv ' 0$'; then
     echo "the checked route saw signals:"; echo "$m" | grep 'riskgate_signals_total{route="checked"' | grep -v ' 0$'; exit 1
@@ -317,10 +343,11 @@ PY
 if [ "$MODE" = instructions ]; then
   # one proxy process each; riskgate serves both its paths. Collection is switched on
   # only while wrk runs, after a warm-up, and zeroed between targets.
-  declare -A PID=([nginx-plain]=$PID_NGXP [nginx-geo]=$PID_NGX [bare]=$PID_BARE [rg-miss]=$PID_RG [rg-match]=$PID_RG [rg-body-plain]=$PID_RG [rg-body-checks]=$PID_RG [rg-signed]=$PID_RG3 [rg-cluster]=$PID_RG2 [rg-body-decisions]=$PID_RG4)
-  URL[nginx-plain]="http://127.0.0.1:$NGXP/api/apply-coupon"
+  # rg-authz: riskgate's own instructions for the requests of nginx-authz (its asks)
+  declare -A PID=([nginx-plain]=$PID_NGXP [nginx-geo]=$PID_NGX [bare]=$PID_BARE [rg-miss]=$PID_RG [rg-match]=$PID_RG [rg-authz]=$PID_RG [rg-body-plain]=$PID_RG [rg-body-checks]=$PID_RG [rg-signed]=$PID_RG3 [rg-cluster]=$PID_RG2 [rg-body-decisions]=$PID_RG4)
+  URL[rg-authz]="${URL[nginx-authz]}"
   declare -A IR
-  for name in nginx-plain nginx-geo bare rg-miss rg-match rg-signed rg-body-plain rg-body-checks rg-body-decisions rg-cluster; do
+  for name in nginx-plain nginx-geo bare rg-miss rg-match rg-authz rg-signed rg-body-plain rg-body-checks rg-body-decisions rg-cluster; do
     pid=${PID[$name]}
     for _ in $(seq 200); do curl -s -o /dev/null -H 'X-Forwarded-For: 89.160.20.112' "${URL[$name]}"; done
     callgrind_control -z "$pid" >/dev/null
@@ -342,10 +369,10 @@ if [ "$MODE" = instructions ]; then
     IR[$name]=$((total / n))
     echo "$name: $n requests, $total instructions, ${IR[$name]} per request"
   done
-  python3 - "$OUT" "$DURATION" "${IR[nginx-plain]}" "${IR[nginx-geo]}" "${IR[bare]}" "${IR[rg-miss]}" "${IR[rg-match]}" "${IR[rg-signed]}" "${IR[rg-body-plain]}" "${IR[rg-body-checks]}" "${IR[rg-body-decisions]}" "${IR[rg-cluster]}" <<'PY'
+  python3 - "$OUT" "$DURATION" "${IR[nginx-plain]}" "${IR[nginx-geo]}" "${IR[bare]}" "${IR[rg-miss]}" "${IR[rg-match]}" "${IR[rg-authz]}" "${IR[rg-signed]}" "${IR[rg-body-plain]}" "${IR[rg-body-checks]}" "${IR[rg-body-decisions]}" "${IR[rg-cluster]}" <<'PY'
 import sys, datetime, os, platform
 out, dur = sys.argv[1:3]
-names = ["nginx-plain", "nginx-geo", "bare", "rg-miss", "rg-match", "rg-signed", "rg-body-plain", "rg-body-checks", "rg-body-decisions", "rg-cluster"]
+names = ["nginx-plain", "nginx-geo", "bare", "rg-miss", "rg-match", "rg-authz", "rg-signed", "rg-body-plain", "rg-body-checks", "rg-body-decisions", "rg-cluster"]
 ir = dict(zip(names, map(int, sys.argv[3:])))
 what = {
     "nginx-plain": "nginx 1 worker, plain proxy",
@@ -353,6 +380,7 @@ what = {
     "bare": "bare Pingora proxy (our server settings, every feature off)",
     "rg-miss": "riskgate, unmatched path",
     "rg-match": "riskgate, matched route (4 MMDBs, Tor set, 51k-line list, 3 limits, 9 headers)",
+    "rg-authz": "riskgate's authz door asked by nginx's auth_request, rg-match's route (riskgate's own count)",
     "rg-signed": "riskgate, rg-match with signing (X-Risk-Signature, HMAC-SHA256)",
     "rg-body-plain": "riskgate, matched route, POST 1 KiB JSON, policy reads no field",
     "rg-body-checks": "riskgate, the same POST, body read: 4 fields, 4 checks, 5 limits",
@@ -377,6 +405,9 @@ lines += [
     f"- riskgate's intelligence on a matched route: **+{ir['rg-match']-ir['bare']:,}** instructions a request over bare Pingora "
     f"(matched / bare **{ir['bare']/ir['rg-match']:.3f}×** in requests per instruction)",
     f"- unmatched path: +{ir['rg-miss']-ir['bare']:,} ({ir['bare']/ir['rg-miss']:.3f}×)",
+    f"- forward auth: an ask of the authz door costs riskgate **{ir['rg-authz']:,}** instructions, "
+    f"{ir['rg-authz']-ir['rg-match']:+,} against the proxy's matched route (authz / proxy **{ir['rg-authz']/ir['rg-match']:.3f}×**): "
+    f"no upstream connection, the same decision",
     f"- request evidence: reading the 1 KiB JSON body, four fields, four checks and two field limits cost "
     f"**+{ir['rg-body-checks']-ir['rg-body-plain']:,}** instructions a request (checks / no checks "
     f"**{ir['rg-body-plain']/ir['rg-body-checks']:.3f}×** in requests per instruction)",
@@ -452,6 +483,9 @@ lines += [
     f"- riskgate unmatched / bare Pingora: **{rps['rg-miss']/rps['bare']:.3f}×** throughput, p99 {p99['rg-miss']/p99['bare']:.2f}×; {rounds_of('rg-miss', 'bare')}",
     f"- riskgate matched / nginx-geo: **{rps['rg-match']/rps['nginx-geo']:.3f}×** throughput, p99 {p99['rg-match']/p99['nginx-geo']:.2f}×; {rounds_of('rg-match', 'nginx-geo')}",
     f"- bare Pingora / nginx-geo: {rps['bare']/rps['nginx-geo']:.3f}×; {rounds_of('bare', 'nginx-geo')}",
+    f"- forward auth, the same matched route: nginx + riskgate authz / nginx alone **{rps['nginx-authz']/rps['nginx-plain']:.3f}×** throughput, "
+    f"p99 {p99['nginx-authz']/p99['nginx-plain']:.2f}×; {rounds_of('nginx-authz', 'nginx-plain')}; "
+    f"nginx + riskgate authz / riskgate as the proxy **{rps['nginx-authz']/rps['rg-match']:.3f}×**; {rounds_of('nginx-authz', 'rg-match')}",
     f"- signing on / off, same route: **{rps['rg-signed']/rps['rg-match']:.3f}×** throughput, "
     f"p99 {p99['rg-signed']/p99['rg-match']:.2f}×; {rounds_of('rg-signed', 'rg-match')}",
     f"- 1 KiB JSON body, every check / the same route without checks: **{rps['rg-body-checks']/rps['rg-body-plain']:.3f}×** throughput, "

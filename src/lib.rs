@@ -1,8 +1,11 @@
 //! riskgate: a reverse-proxy sidecar on Pingora that scores and limits abuse of
 //! coupon, signup and referral endpoints by IP intelligence.
 //!
-//! The request path (DESIGN.md): [`http::client_ip`] → strip ([`http::headers`]) → [`routes`] →
-//! enrich ([`intel`]) → score ([`decide`]) → act ([`http::proxy`]) → record ([`record::log`]).
+//! The request path (DESIGN.md) is [`path`], written once: route ([`routes`]) → client
+//! ([`path::client`]) → enrich ([`intel`]) → evidence ([`evidence`]) → recall
+//! ([`decisions`]) → limits ([`limits`], [`cluster`]) → score ([`decide`]) → record
+//! ([`record`]). Its front doors only translate: the proxy ([`http::proxy`]), forward auth
+//! ([`http::authz`]), explain ([`admin::explain`]) and replay ([`replay`]).
 
 pub mod admin;
 pub mod cluster;
