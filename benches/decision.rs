@@ -33,7 +33,7 @@ fn benches(c: &mut Criterion) {
         let facts = snap.intel.enrich(ip, &cfg.intel);
         c.bench_function(&format!("decide/{name}"), |b| {
             b.iter(|| {
-                decide::decide(
+                decide_all(
                     black_box(&facts),
                     &Request::default(),
                     None,
@@ -219,7 +219,7 @@ fn benches(c: &mut Criterion) {
     // over (a clone of a parsed 4-header request, with the case-preserving name map),
     // next to the values alone: the difference is Pingora's insert_header
     let f = snap.intel.enrich(ip, &cfg.intel);
-    let d = decide::decide(
+    let d = decide_all(
         &f,
         &Request::default(),
         None,
@@ -321,7 +321,7 @@ fn benches(c: &mut Criterion) {
                 .unwrap();
             let p = &cfg.policies[cfg.routes[r].policy];
             let f = riskgate::path::client::facts(&snap.intel, client, &cfg.intel);
-            let d = decide::decide(
+            let d = decide_all(
                 &f,
                 &Request::default(),
                 None,
@@ -456,3 +456,19 @@ fn decisions(c: &mut Criterion) {
 
 criterion_group!(decision, benches, decisions);
 criterion_main!(decision);
+
+/// The whole decision for a known limit outcome: the path's two pure steps.
+fn decide_all(
+    facts: &riskgate::intel::Facts,
+    request: &riskgate::evidence::Request,
+    recalled: Option<riskgate::decide::recalled::Hit>,
+    policy: &riskgate::config::Policy,
+    intel: &riskgate::config::IntelConfig,
+    limits: riskgate::decide::LimitOutcome,
+) -> riskgate::decide::Decision {
+    riskgate::decide::apply_limits(
+        riskgate::decide::assess(facts, request, recalled, policy, intel),
+        limits,
+        policy,
+    )
+}

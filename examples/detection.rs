@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
-use riskgate::decide::{self, Action, LimitOutcome};
+use riskgate::decide::{self, Action};
 use riskgate::evidence::Request;
 use riskgate::intel::Intel;
 
@@ -513,14 +513,8 @@ fn main() {
         let mut missed: BTreeMap<u32, usize> = BTreeMap::new();
         for ip in &c.addrs {
             let facts = intel.enrich(*ip, &cfg.intel);
-            let d = decide::decide(
-                &facts,
-                &Request::default(),
-                None,
-                policy,
-                &cfg.intel,
-                LimitOutcome::default(),
-            );
+            // no limits: the detection rate of the addresses alone
+            let d = decide::assess(&facts, &Request::default(), None, policy, &cfg.intel);
             let i = match d.action {
                 Action::Allow => 0,
                 Action::Verify => 1,

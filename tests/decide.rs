@@ -40,7 +40,7 @@ fn facts() -> Facts {
 }
 
 fn run(c: &Config, f: &Facts) -> decide::Decision {
-    decide::decide(
+    decide_all(
         f,
         &Request::default(),
         None,
@@ -237,7 +237,7 @@ fn reasons_follow_the_contract_order_and_the_score_is_capped() {
     };
     f.lists = DENY | PARTNERS;
     f.lookup_errors = 2;
-    let d = decide::decide(
+    let d = decide_all(
         &f,
         &Request::default(),
         None,
@@ -328,7 +328,7 @@ fn allow_list_skips_everything() {
     let mut f = facts();
     f.tor_list = true;
     f.lists = ALLOW | DENY;
-    let d = decide::decide(
+    let d = decide_all(
         &f,
         &Request::default(),
         None,
@@ -390,14 +390,14 @@ fn limits_add_reasons_and_answer_with_on_limit() {
         named: 0,
         retry_after: Some(Duration::from_secs(7)),
     };
-    let d = decide::decide(&f, &Request::default(), None, &c.policies[0], &c.intel, lim);
+    let d = decide_all(&f, &Request::default(), None, &c.policies[0], &c.intel, lim);
     assert_eq!(reasons(&c, &d), "rate_subnet");
     assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Limit));
     assert_eq!(d.retry_after, Some(Duration::from_secs(7)));
     assert!(d.limited);
     // shadow: reported, forwarded
     let c = cfg("mode: shadow");
-    let d = decide::decide(&f, &Request::default(), None, &c.policies[0], &c.intel, lim);
+    let d = decide_all(&f, &Request::default(), None, &c.policies[0], &c.intel, lim);
     assert_eq!((d.action, d.verdict), (Action::Block, Verdict::Forward));
     assert_eq!(reasons(&c, &d), "rate_subnet");
 }
@@ -419,7 +419,7 @@ fn a_field_limit_reports_rate_name_with_its_weight_in_contract_order() {
         retry_after: Some(Duration::from_secs(60)),
         ..Default::default()
     };
-    let d = decide::decide(&f, &Request::default(), None, p, &c.intel, lim);
+    let d = decide_all(&f, &Request::default(), None, p, &c.intel, lim);
     assert_eq!(
         reasons(&c, &d),
         "rate_ip,rate:coupon,rate:referral_subnet,lookup_error"
@@ -523,7 +523,7 @@ fn language_mismatch_needs_a_header_a_country_and_a_language_not_spoken_there() 
             accept_language: h,
             ..Request::default()
         };
-        let d = decide::decide(
+        let d = decide_all(
             f,
             &req,
             None,
@@ -567,7 +567,7 @@ fn language_mismatch_needs_a_header_a_country_and_a_language_not_spoken_there() 
         accept_language: Some("ru"),
         ..Request::default()
     };
-    let d = decide::decide(
+    let d = decide_all(
         &f,
         &req,
         None,
@@ -627,7 +627,7 @@ fn recalled_decisions_block_verify_shadow_and_allow() {
         ..LimitOutcome::default()
     };
     let with = |c: &Config, f: &Facts, r, l: LimitOutcome| {
-        decide::decide(f, &Request::default(), r, &c.policies[0], &c.intel, l)
+        decide_all(f, &Request::default(), r, &c.policies[0], &c.intel, l)
     };
     let c = cfg("thresholds: { verify: 40, block: 80 }");
     let clean = facts();
@@ -669,4 +669,20 @@ fn recalled_decisions_block_verify_shadow_and_allow() {
     let named = cfg("weights: { decision:block: 50 }");
     let d = with(&named, &clean, hit(D::Block), LimitOutcome::default());
     assert_eq!((d.action, d.score), (Action::Verify, 50));
+}
+
+/// The whole decision for a known limit outcome: the path's two pure steps.
+fn decide_all(
+    facts: &riskgate::intel::Facts,
+    request: &riskgate::evidence::Request,
+    recalled: Option<riskgate::decide::recalled::Hit>,
+    policy: &riskgate::config::Policy,
+    intel: &riskgate::config::IntelConfig,
+    limits: riskgate::decide::LimitOutcome,
+) -> riskgate::decide::Decision {
+    riskgate::decide::apply_limits(
+        riskgate::decide::assess(facts, request, recalled, policy, intel),
+        limits,
+        policy,
+    )
 }

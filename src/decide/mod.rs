@@ -278,19 +278,3 @@ pub fn apply_limits(mut d: Decision, limits: LimitOutcome, policy: &Policy) -> D
     };
     d
 }
-
-/// The whole decision in one call, for callers that already have the limiters' answer.
-pub fn decide(
-    facts: &Facts,
-    request: &Request,
-    recalled: Option<Hit>,
-    policy: &Policy,
-    intel: &IntelConfig,
-    limits: LimitOutcome,
-) -> Decision {
-    apply_limits(
-        assess(facts, request, recalled, policy, intel),
-        limits,
-        policy,
-    )
-}
