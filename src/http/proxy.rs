@@ -14,7 +14,7 @@ use crate::config::{OnBlock, Response};
 use crate::decide::Verdict;
 use crate::http::conn::stream::ClientStream;
 use crate::http::{body, headers};
-use crate::path::{self, ClientFrom, Counters, Evidence, Outcome, Sent, View};
+use crate::path::{self, ClientFrom, Outcome, View};
 use crate::record::Frontend;
 use crate::state::{SharedSnapshot, Snapshot};
 
@@ -159,21 +159,8 @@ impl ProxyHttp for Gateway {
             query: req.uri.query(),
             client: ClientFrom::Peer(peer),
         };
-        let sent = match &read {
-            Some(r) => Sent::Read(r.as_ref().map(|b| &b[..]).map_err(|u| *u)),
-            None => Sent::Absent,
-        };
-        let outcome = path::run(
-            &snap,
-            route,
-            &view,
-            Evidence::Request(sent),
-            Counters::Live,
-            started,
-        )
-        .await;
-        let took = started.elapsed();
-        path::count(&snap, &outcome, Frontend::Proxy, started, took);
+        let (outcome, took) =
+            path::live(&snap, route, &view, read.as_ref(), Frontend::Proxy, started).await;
         let verdict = outcome.decision.verdict;
         let retry = outcome.decision.retry_after;
         let policy = outcome.policy(cfg);

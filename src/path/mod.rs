@@ -308,6 +308,35 @@ pub async fn run(
     }
 }
 
+/// A live door's request (the proxy's, forward auth's): decided against the live
+/// state with the body the door read (`None`: it read none), and counted under `door`.
+/// Returns the outcome and the time the decision took.
+pub async fn live(
+    snap: &Snapshot,
+    route: usize,
+    view: &View<'_>,
+    body: Option<&Result<bytes::Bytes, Unreadable>>,
+    door: Frontend,
+    started: Instant,
+) -> (Outcome, Duration) {
+    let sent = match body {
+        Some(r) => Sent::Read(r.as_ref().map(|b| &b[..]).map_err(|u| *u)),
+        None => Sent::Absent,
+    };
+    let outcome = run(
+        snap,
+        route,
+        view,
+        Evidence::Request(sent),
+        Counters::Live,
+        started,
+    )
+    .await;
+    let took = started.elapsed();
+    count(snap, &outcome, door, started, took);
+    (outcome, took)
+}
+
 /// Step 9's counters: the decision's time, the route's metrics and live figures, by
 /// the door it came through.
 pub fn count(snap: &Snapshot, o: &Outcome, door: Frontend, started: Instant, took: Duration) {

@@ -19,7 +19,7 @@ use crate::config::OnBlock;
 use crate::decide::Verdict;
 use crate::http::conn::stream::ClientStream;
 use crate::http::{body, headers};
-use crate::path::{self, ClientFrom, Counters, Evidence, Outcome, Sent, View};
+use crate::path::{self, ClientFrom, Outcome, View};
 use crate::record::Frontend;
 use crate::state::{SharedSnapshot, Snapshot};
 use original::{AskError, Original};
@@ -160,21 +160,8 @@ impl AuthzApp {
             &req.headers,
             ClientFrom::Peer(peer),
         );
-        let sent = match &read {
-            Some(r) => Sent::Read(r.as_ref().map(|b| &b[..]).map_err(|u| *u)),
-            None => Sent::Absent,
-        };
-        let outcome = path::run(
-            &snap,
-            route,
-            &view,
-            Evidence::Request(sent),
-            Counters::Live,
-            started,
-        )
-        .await;
-        let took = started.elapsed();
-        path::count(&snap, &outcome, Frontend::Authz, started, took);
+        let (outcome, took) =
+            path::live(&snap, route, &view, read.as_ref(), Frontend::Authz, started).await;
         let r = reply(&snap, &outcome, &original);
         path::log(
             &snap,
