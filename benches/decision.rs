@@ -263,7 +263,7 @@ fn benches(c: &mut Criterion) {
                         &cfg.intel,
                         &policy.limits,
                         signing,
-                        "rg-1-1",
+                        &http::HeaderValue::from_static("rg-1-1"),
                     )
                     .unwrap();
                     up

@@ -214,7 +214,7 @@ impl Set {
         signing: Option<&crate::sign::Key>,
         method: &str,
         target: &[u8],
-        request_id: &str,
+        request_id: &HeaderValue,
     ) -> Set {
         let values = values(d, facts, route, intel, limits);
         let signature = signing.map(|key| {
@@ -227,8 +227,7 @@ impl Set {
         Set {
             values,
             signature,
-            request_id: HeaderValue::from_str(request_id)
-                .unwrap_or_else(|_| HeaderValue::from_static("")),
+            request_id: request_id.clone(),
         }
     }
 
@@ -252,7 +251,7 @@ pub fn write(
     intel: &IntelConfig,
     limits: &[LimitSpec],
     signing: Option<&crate::sign::Key>,
-    request_id: &str,
+    request_id: &HeaderValue,
 ) -> pingora::Result<()> {
     let set = Set::build(
         d,

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use governor::clock::FakeRelativeClock;
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::config::{Config, Policy};
 use crate::decide::{self, Decision, LimitOutcome};
@@ -148,8 +148,9 @@ pub struct Outcome {
     /// what the policy's watches counted
     pub watched: Watched,
     pub decision: Decision,
-    /// the request's id: its `X-Request-Id` (within 128 bytes), else one of riskgate's
-    pub request_id: String,
+    /// the request's id: its `X-Request-Id` (within 128 bytes), else one of riskgate's;
+    /// a header value, so that the door's header and the log share it uncopied
+    pub request_id: HeaderValue,
 }
 
 impl Outcome {
@@ -350,18 +351,28 @@ pub fn count(snap: &Snapshot, o: &Outcome, door: Frontend, started: Instant, too
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// The request's `X-Request-Id` (an ingress's `$request_id`), or one of ours.
-fn request_id(headers: &HeaderMap) -> String {
-    if let Some(v) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
-        if !v.is_empty() && v.len() <= 128 {
-            return v.to_string();
+/// This process's id in hex, the prefix of riskgate's request ids (read once: it is a
+/// system call).
+static PID_HEX: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{:x}", std::process::id()));
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request's `X-Request-Id` (an ingress's `$request_id`), or one of ours
+/// (`rg-PID-N`), written into a stack buffer.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(v) = headers.get(&X_REQUEST_ID) {
+        if !v.is_empty() && v.len() <= 128 && v.to_str().is_ok() {
+            return v.clone();
         }
     }
-    format!(
-        "rg-{:x}-{}",
-        std::process::id(),
-        REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)
-    )
+    use std::io::Write as _;
+    let mut buf = [0u8; 48];
+    let mut cur = std::io::Cursor::new(&mut buf[..]);
+    let seq = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
+    let _ = write!(cur, "rg-{}-{seq}", *PID_HEX);
+    let n = cur.position() as usize;
+    HeaderValue::from_bytes(&buf[..n]).unwrap_or_else(|_| HeaderValue::from_static("rg"))
 }
 
 /// How a request went, for its log line.
@@ -403,7 +414,7 @@ pub fn log(snap: &Snapshot, o: &Outcome, t: Told) {
             headers: t.headers,
             said,
             body: o.body.as_str(),
-            request_id: &o.request_id,
+            request_id: o.request_id.to_str().unwrap_or(""),
             frontend: t.door,
             status: t.status,
             error: t.error,
