@@ -264,9 +264,13 @@ pub fn write(
         req.raw_path(),
         request_id,
     );
-    for (k, v) in set.wire() {
+    for (k, v) in WIRE.into_iter().zip(set.values) {
         req.insert_header(k, v)?;
     }
+    if let Some(sig) = set.signature {
+        req.insert_header(SIGNATURE_WIRE, sig)?;
+    }
+    req.insert_header(REQUEST_ID_WIRE, set.request_id)?;
     Ok(())
 }
 

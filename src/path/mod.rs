@@ -351,28 +351,38 @@ pub fn count(snap: &Snapshot, o: &Outcome, door: Frontend, started: Instant, too
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// This process's id in hex, the prefix of riskgate's request ids (read once: it is a
-/// system call).
-static PID_HEX: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("{:x}", std::process::id()));
+/// `rg-PID-` (the process id in hex), the prefix of riskgate's request ids (read
+/// once: it is a system call).
+static ID_PREFIX: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("rg-{:x}-", std::process::id()));
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The request's `X-Request-Id` (an ingress's `$request_id`), or one of ours
-/// (`rg-PID-N`), written into a stack buffer.
+/// (`rg-PID-N`), its digits written by hand into a stack buffer.
 fn request_id(headers: &HeaderMap) -> HeaderValue {
     if let Some(v) = headers.get(&X_REQUEST_ID) {
         if !v.is_empty() && v.len() <= 128 && v.to_str().is_ok() {
             return v.clone();
         }
     }
-    use std::io::Write as _;
+    let prefix = ID_PREFIX.as_bytes();
     let mut buf = [0u8; 48];
-    let mut cur = std::io::Cursor::new(&mut buf[..]);
-    let seq = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
-    let _ = write!(cur, "rg-{}-{seq}", *PID_HEX);
-    let n = cur.position() as usize;
-    HeaderValue::from_bytes(&buf[..n]).unwrap_or_else(|_| HeaderValue::from_static("rg"))
+    buf[..prefix.len()].copy_from_slice(prefix);
+    let mut digits = [0u8; 20];
+    let mut n = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let end = prefix.len() + digits.len() - i;
+    buf[prefix.len()..end].copy_from_slice(&digits[i..]);
+    HeaderValue::from_bytes(&buf[..end]).unwrap_or_else(|_| HeaderValue::from_static("rg"))
 }
 
 /// How a request went, for its log line.
@@ -390,6 +400,10 @@ pub struct Told<'a> {
 
 /// Step 9's log line.
 pub fn log(snap: &Snapshot, o: &Outcome, t: Told) {
+    // nothing to build when the decision log is off (`log.level` above info)
+    if !tracing::enabled!(target: "riskgate::decision", tracing::Level::INFO) {
+        return;
+    }
     let cfg = &snap.config;
     let policy = o.policy(cfg);
     let field = |i: Option<usize>| i.and_then(|i| o.values.get(i)?.as_deref());
@@ -420,4 +434,30 @@ pub fn log(snap: &Snapshot, o: &Outcome, t: Told) {
             error: t.error,
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_the_clients_or_ours_and_ours_count_up() {
+        let mut h = HeaderMap::new();
+        let a = request_id(&h);
+        let b = request_id(&h);
+        let prefix = format!("rg-{:x}-", std::process::id());
+        let n = |v: &HeaderValue| {
+            v.to_str()
+                .unwrap()
+                .strip_prefix(&prefix)
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        };
+        assert!(n(&b) > n(&a), "{a:?} {b:?}");
+        h.insert("x-request-id", "req-42".parse().unwrap());
+        assert_eq!(request_id(&h), "req-42");
+        h.insert("x-request-id", "x".repeat(129).parse().unwrap());
+        assert!(request_id(&h).to_str().unwrap().starts_with("rg-"));
+    }
 }
