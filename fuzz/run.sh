@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-60}"
 shift || true
-all=(config forwarded_for paths lists mmdb json_fields accept_language replay_lines decisions_input)
+all=(config forwarded_for paths lists mmdb json_fields accept_language replay_lines decisions_input authz_original)
 if [ "$#" -eq 0 ]; then targets=("${all[@]}"); else targets=("$@"); fi
 root=..
 
@@ -52,6 +52,11 @@ line_seeds decisions_input \
   '[{"scope":"range","value":"10.0.0.0/8","action":"verify","force":true},{"scope":"field:device","value":" d1 ","action":"allow","duration":"365d"}]' \
   '{"scope":"asn","value":"AS64500","action":"shadow","duration":"999999999999999999d"}' \
   $'scope,value,action,duration,reason\nrange,2001:db8::/32,block,2h,"a, b"\ncountry,in,verify,,'
+line_seeds authz_original \
+  $'/authz\nX-Original-Method: POST\nX-Original-URI: /api/apply-coupon?src=mail' \
+  $'/authz\nX-Original-Method: post\nX-Original-URL: https://shop.example/api/redeem' \
+  $'/authz\nX-Forwarded-Method: POST\nX-Forwarded-Uri: /redeem\nX-Original-URI: /static/logo.png' \
+  $'/authz/envoy/api/apply-coupon?x=1\nX-Forwarded-Uri: /x\nX-Forwarded-Uri: /y'
 
 if [ "$#" -eq 0 ]; then
   cargo fuzz build --sanitizer none

@@ -54,6 +54,17 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
         .map(|a| a.ip())
 }
 
+/// The request as the path reads it.
+fn view_of(req: &RequestHeader, peer: IpAddr) -> View<'_> {
+    View {
+        method: &req.method,
+        path: req.uri.path(),
+        query: req.uri.query(),
+        headers: &req.headers,
+        client: ClientFrom::Peer(peer),
+    }
+}
+
 /// The largest request body riskgate reads to keep a connection it answered itself.
 const MAX_DRAIN: u64 = 64 * 1024;
 
@@ -130,16 +141,8 @@ impl ProxyHttp for Gateway {
             c.connect_soon();
         }
         let cfg = &snap.config;
-        let req = session.req_header();
         let peer = peer_ip(session).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let view = View {
-            method: &req.method,
-            path: req.uri.path(),
-            query: req.uri.query(),
-            headers: &req.headers,
-            client: ClientFrom::Peer(peer),
-        };
-        let Some(route) = path::route(cfg, &view) else {
+        let Some(route) = path::route(cfg, &view_of(session.req_header(), peer)) else {
             ctx.snap = Some(snap);
             return Ok(false);
         };
@@ -151,14 +154,7 @@ impl ProxyHttp for Gateway {
         } else {
             (None, body::Replay::default(), false)
         };
-        let req = session.req_header();
-        let view = View {
-            headers: &req.headers,
-            method: &req.method,
-            path: req.uri.path(),
-            query: req.uri.query(),
-            client: ClientFrom::Peer(peer),
-        };
+        let view = view_of(session.req_header(), peer);
         let (outcome, took) =
             path::live(&snap, route, &view, read.as_ref(), Frontend::Proxy, started).await;
         let verdict = outcome.decision.verdict;
