@@ -38,7 +38,7 @@ fn main() {
     let mut svc = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
         Bare {
-            upstream: cfg.upstream.clone(),
+            upstream: cfg.upstream.clone().expect("the config names an upstream"),
         },
         "bare",
     );

@@ -191,12 +191,17 @@ fn announce_when_listening(bound: Bound, reservations: Vec<Reservation>) {
         drop(reservations);
         let listen: Vec<String> = bound.listen.iter().map(|a| a.to_string()).collect();
         let authz: Vec<String> = bound.authz.iter().map(|a| a.to_string()).collect();
+        // `-`: no proxy door (forward auth alone)
+        let proxy = if listen.is_empty() {
+            "-".to_string()
+        } else {
+            listen.join(",")
+        };
         if authz.is_empty() {
-            println!("listening {} admin {}", listen.join(","), bound.admin);
+            println!("listening {proxy} admin {}", bound.admin);
         } else {
             println!(
-                "listening {} admin {} authz {}",
-                listen.join(","),
+                "listening {proxy} admin {} authz {}",
                 bound.admin,
                 authz.join(",")
             );
@@ -224,18 +229,21 @@ pub fn build(
     server.bootstrap();
     // Pingora's proxy, behind the per-connection bounds, in a service that starts the
     // cluster's connection on the proxy's runtime
-    let app = crate::http::conn::Bounded::new(
-        pingora::proxy::http_proxy(&server.configuration, Gateway::new(state.clone())),
-        state.clone(),
-    );
-    let mut proxy = pingora::services::listening::Service::new("riskgate".to_string(), app);
-    for addr in &bound.listen {
-        match bound.pingora_addr(*addr) {
-            (a, Some(o)) => proxy.add_tcp_with_settings(&a, o),
-            (a, None) => proxy.add_tcp(&a),
+    // (none with `authz` alone: no upstream, no proxy door)
+    if !bound.listen.is_empty() {
+        let app = crate::http::conn::Bounded::new(
+            pingora::proxy::http_proxy(&server.configuration, Gateway::new(state.clone())),
+            state.clone(),
+        );
+        let mut proxy = pingora::services::listening::Service::new("riskgate".to_string(), app);
+        for addr in &bound.listen {
+            match bound.pingora_addr(*addr) {
+                (a, Some(o)) => proxy.add_tcp_with_settings(&a, o),
+                (a, None) => proxy.add_tcp(&a),
+            }
         }
+        server.add_service(crate::http::conn::ProxyService::new(proxy, state.clone()));
     }
-    server.add_service(crate::http::conn::ProxyService::new(proxy, state.clone()));
     // the forward-auth door: the same path and state, its own listeners; the ingress
     // is a trusted proxy, so its pooled connections are not capped per address
     if !bound.authz.is_empty() {
@@ -303,7 +311,7 @@ pub fn run(snapshot: Snapshot, upgrade: bool) -> Result<(), StartError> {
     announce_when_listening(bound.clone(), reservations);
     tracing::info!(
         listen = ?bound.listen.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        upstream = %cfg.upstream.address,
+        upstream = cfg.upstream.as_ref().map_or("none (forward auth alone)", |u| u.address.as_str()),
         routes = cfg.routes.len(),
         threads = cfg.threads,
         "riskgate started"

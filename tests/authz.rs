@@ -360,3 +360,57 @@ fn the_proxy_door_and_the_authz_door_decide_alike() {
         }
     }
 }
+
+/// `authz` without `upstream`: a forward-auth service alone, with no proxy door; a
+/// `listen` then has nothing to serve and is refused.
+#[test]
+fn authz_alone_runs_no_proxy_door() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = config().replace(
+        "authz: { listen: [\"127.0.0.1:0\"], limit_status: 429 }",
+        "authz: { listen: [\"127.0.0.1:0\"], limit_status: 429 }\nadmin: \"127.0.0.1:0\"\nlog: { level: warn }",
+    );
+    let cfg = write(dir.path(), "authz.yaml", &body);
+    let (mut child, at) = spawn_gateway(std::path::Path::new(&cfg), None, &[]);
+    assert!(at.listen.is_empty(), "{at:?}");
+    let authz = at.authz[0];
+    let r = request(
+        authz,
+        "GET",
+        "/authz",
+        &[
+            ("X-Original-Method", "POST"),
+            ("X-Original-URI", "/api/apply-coupon"),
+            ("X-Forwarded-For", TOR_EXIT),
+        ],
+        "",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = request(
+        authz,
+        "GET",
+        "/authz",
+        &[
+            ("X-Original-Method", "POST"),
+            ("X-Original-URI", "/api/apply-coupon"),
+            ("X-Forwarded-For", RESIDENTIAL_SE),
+        ],
+        "",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-risk-country"), Some("SE"));
+    let _ = child.kill();
+    let _ = child.wait();
+    // a listen with no upstream to forward to is a mistake, named
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        &format!("listen: \"127.0.0.1:8080\"\n{body}"),
+    );
+    let (code, _, err) = run_cli(&["check", "-c", &bad]);
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("listen: is the proxy's, which needs `upstream`"),
+        "{err}"
+    );
+}

@@ -51,7 +51,10 @@ fn kubernetes_manifest_parses_and_wires_the_sidecar() {
         .replace("/etc/riskgate-signing/hmac-k1.key", &signing);
     let cfg = riskgate::config::parse(&gw, Path::new("/etc/riskgate/gateway.yaml"))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(cfg.upstream.addr.to_string(), "127.0.0.1:3000");
+    assert_eq!(
+        cfg.upstream.as_ref().unwrap().addr.to_string(),
+        "127.0.0.1:3000"
+    );
     // the fleet shares its limits through the Valkey Service of the manifest
     let cluster = cfg.cluster.as_ref().expect("cluster");
     let valkey = &docs[4];

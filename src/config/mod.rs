@@ -648,8 +648,11 @@ pub struct Upstream {
 pub struct Config {
     /// the file it came from
     pub file: PathBuf,
+    /// the proxy door's addresses (empty: forward auth alone)
     pub listen: Vec<SocketAddr>,
-    pub upstream: Upstream,
+    /// the origin; `None` when riskgate is a forward-auth service alone (`authz`
+    /// without `upstream`: no proxy door)
+    pub upstream: Option<Upstream>,
     pub admin: SocketAddr,
     /// worker threads of the proxy service
     pub threads: usize,

@@ -79,16 +79,23 @@ pub const EXAMPLES: [(&str, &str, &str, &str, &str); 9] = [
 ];
 
 /// Point the config at the echo origin, started on the configured upstream address
-/// if it is free, else on a free loopback port.
+/// if it is free, else on a free loopback port (the demo runs the proxy door, so a
+/// config without an upstream gets one).
 pub fn start_origin(cfg: &mut Config) -> std::io::Result<SocketAddr> {
-    let (addr, _rec) = match echo::spawn(cfg.upstream.addr) {
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (addr, _rec) = match echo::spawn(cfg.upstream.as_ref().map_or(any, |u| u.addr)) {
         Ok(x) => x,
-        Err(_) => echo::spawn(SocketAddr::from(([127, 0, 0, 1], 0)))?,
+        Err(_) => echo::spawn(any)?,
     };
-    cfg.upstream.addr = addr;
-    cfg.upstream.address = addr.to_string();
-    cfg.upstream.sni = addr.ip().to_string();
-    cfg.upstream.tls = false;
+    cfg.upstream = Some(crate::config::Upstream {
+        address: addr.to_string(),
+        addr,
+        tls: false,
+        sni: addr.ip().to_string(),
+    });
+    if cfg.listen.is_empty() {
+        cfg.listen = vec![SocketAddr::from(([127, 0, 0, 1], 8080))];
+    }
     Ok(addr)
 }
 

@@ -186,7 +186,14 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let snap = ctx.snap.get_or_insert_with(|| self.state.load_full());
-        Ok(Box::new(upstream_peer(&snap.config.upstream)))
+        // the proxy door runs only with an upstream (`authz` alone has none)
+        let up = snap.config.upstream.as_ref().ok_or_else(|| {
+            Error::explain(
+                ErrorType::InternalError,
+                "no upstream: the proxy door is off",
+            )
+        })?;
+        Ok(Box::new(upstream_peer(up)))
     }
 
     async fn upstream_request_filter(

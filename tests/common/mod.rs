@@ -229,7 +229,12 @@ pub fn await_listening(child: &mut Child, lines: &std::sync::mpsc::Receiver<Stri
                 let (listen, rest) = rest.split_once(" admin ").expect("listening line");
                 let (admin, authz) = rest.split_once(" authz ").unwrap_or((rest, ""));
                 return Listening {
-                    listen: listen.split(',').map(|a| a.parse().unwrap()).collect(),
+                    // `-`: no proxy door (forward auth alone)
+                    listen: listen
+                        .split(',')
+                        .filter(|a| *a != "-")
+                        .map(|a| a.parse().unwrap())
+                        .collect(),
                     admin: admin.trim().parse().unwrap(),
                     authz: authz
                         .split(',')

@@ -117,6 +117,9 @@ pub fn compile(text: &str, path: &Path) -> Result<Config, ConfigError> {
 fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
     cx.unknown("", &raw.unknown, TOP_KEYS);
 
+    let listen_given = raw.listen.is_some();
+    // with `authz` and no `upstream`, riskgate is a forward-auth service alone
+    let authz_alone = raw.authz.is_some() && raw.upstream.is_none();
     let listen_raw = cx
         .get("listen", raw.listen)
         .map(OneOrMany::into_vec)
@@ -140,8 +143,21 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
 
     let upstream_tls = cx.get("upstream_tls", raw.upstream_tls).unwrap_or(false);
     let upstream = match cx.get("upstream", raw.upstream) {
+        None if authz_alone => {
+            if listen_given {
+                cx.err(
+                    "listen",
+                    "is the proxy's, which needs `upstream`: with authz alone, leave listen out",
+                );
+            }
+            listen.clear();
+            None
+        }
         None => {
-            cx.err("upstream", "is required: the origin app as host:port");
+            cx.err(
+                "upstream",
+                "is required: the origin app as host:port (or, with authz, leave it out to run the forward-auth service alone)",
+            );
             None
         }
         Some(u) => compile_upstream(cx, &u, upstream_tls),
@@ -260,12 +276,7 @@ fn compile_raw(cx: &mut Ctx, raw: RawConfig, path: &Path) -> Config {
     Config {
         file: path.to_path_buf(),
         listen,
-        upstream: upstream.unwrap_or_else(|| Upstream {
-            address: String::new(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tls: false,
-            sni: String::new(),
-        }),
+        upstream,
         admin,
         threads,
         limiter_max_keys,

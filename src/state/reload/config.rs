@@ -45,10 +45,25 @@ impl Reloader {
         };
         let cur = self.state.load_full();
         let old = &cur.config;
+        // the proxy door is started (or not) with the process: a running one keeps an
+        // upstream to forward to
+        if old.upstream.is_some() && new_cfg.upstream.is_none() {
+            METRICS
+                .reloads
+                .with_label_values(&["config", "error"])
+                .inc();
+            let why = format!(
+                "{}: upstream: the proxy door is running; it stops only with a restart, so a reload keeps an upstream",
+                self.config_path.display()
+            );
+            tracing::error!(problem = %why, "config reload refused; the running config stays");
+            return Err(vec![why]);
+        }
         if old.listen != new_cfg.listen
             || old.admin != new_cfg.admin
             || old.threads != new_cfg.threads
             || old.authz.as_ref().map(|a| &a.listen) != new_cfg.authz.as_ref().map(|a| &a.listen)
+            || old.upstream.is_none() && new_cfg.upstream.is_some()
         {
             tracing::warn!(
                 "listen, admin, authz.listen and threads changes take effect only after a restart"
