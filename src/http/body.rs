@@ -53,6 +53,39 @@ pub fn expects_continue(h: &http::HeaderMap) -> bool {
     })
 }
 
+/// The largest request body riskgate drains, unread, to keep a connection it answered
+/// itself; a larger or unknown-length one closes the connection instead.
+pub const MAX_DRAIN: u64 = 64 * 1024;
+
+/// The request's `Content-Length`, when it is a number.
+pub fn declared_length(h: &http::HeaderMap) -> Option<u64> {
+    h.get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// What a request's framing says is left of its body to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leftover {
+    /// no body (no length, or zero, and not chunked)
+    None,
+    /// a known length within [`MAX_DRAIN`]: worth reading to keep the connection
+    Small(u64),
+    /// chunked, or longer than [`MAX_DRAIN`]: the connection is closed instead
+    TooMuch,
+}
+
+pub fn leftover(h: &http::HeaderMap) -> Leftover {
+    if h.contains_key(http::header::TRANSFER_ENCODING) {
+        return Leftover::TooMuch;
+    }
+    match declared_length(h) {
+        None | Some(0) => Leftover::None,
+        Some(n) if n <= MAX_DRAIN => Leftover::Small(n),
+        Some(_) => Leftover::TooMuch,
+    }
+}
+
 /// An error to answer with `status` (Pingora writes it and closes the connection).
 fn answer(status: u16, why: &'static str) -> pingora::BError {
     Error::explain(ErrorType::HTTPStatus(status), why)
@@ -68,10 +101,7 @@ pub async fn read(
     timeout: Duration,
 ) -> Result<ReadBody> {
     let h = &session.req_header().headers;
-    let declared = h
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = declared_length(h);
     // compressed, or padded past the limit: not read at all, forwarded as it comes
     if let Some(u) = fields::refused(h, declared, limit) {
         // (a client that expects `100 Continue` gets it from the origin, which reads

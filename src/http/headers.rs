@@ -68,6 +68,12 @@ pub fn strip_client_risk_headers(req: &mut RequestHeader, client_ip_header: &str
     }
 }
 
+/// A `Retry-After` in whole seconds, rounded up and at least 1: never tell a client
+/// to come back too early.
+pub fn retry_after_secs(d: std::time::Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+}
+
 /// The header names in contract order, lower-case (as explain reports them).
 pub const NAMES: [&str; 9] = [
     SCORE, ACTION, REASONS, CLIENT_IP, COUNTRY, ASN, NETWORK, ROUTE, MODE,

@@ -65,43 +65,29 @@ fn view_of(req: &RequestHeader, peer: IpAddr) -> View<'_> {
     }
 }
 
-/// The largest request body riskgate reads to keep a connection it answered itself.
-const MAX_DRAIN: u64 = 64 * 1024;
-
 async fn respond(session: &mut Session, r: &Response, retry_after: Option<Duration>) -> Result<()> {
     let mut h = ResponseHeader::build(r.status, Some(4))?;
     h.insert_header("content-type", r.content_type.as_str())?;
     h.insert_header("content-length", r.body.len().to_string())?;
     h.insert_header("cache-control", "no-store")?;
     if let Some(d) = retry_after {
-        // whole seconds, rounded up: never tell a client to come back too early
-        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-        h.insert_header("retry-after", secs.max(1).to_string())?;
+        h.insert_header("retry-after", headers::retry_after_secs(d).to_string())?;
     }
     // Read a small request body so the connection can serve the next request; a large
     // or unknown-length one is not worth reading: close the connection instead.
-    let len = session
-        .req_header()
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let chunked = session
-        .req_header()
-        .headers
-        .contains_key(http::header::TRANSFER_ENCODING);
+    let left = body::leftover(&session.req_header().headers);
     // a client waiting for `100 Continue` gets the answer instead, and no body is read
     let waiting =
         body::expects_continue(&session.req_header().headers) && !session.as_mut().is_body_done();
-    match (len, chunked) {
+    match left {
         _ if waiting => session.set_keepalive(None),
-        (Some(n), false) if n <= MAX_DRAIN => {
-            if n > 0 && session.drain_request_body().await.is_err() {
+        body::Leftover::Small(_) => {
+            if session.drain_request_body().await.is_err() {
                 session.set_keepalive(None);
             }
         }
-        (None, false) => {}
-        _ => session.set_keepalive(None),
+        body::Leftover::None => {}
+        body::Leftover::TooMuch => session.set_keepalive(None),
     }
     session.write_response_header(Box::new(h), false).await?;
     session

@@ -149,7 +149,8 @@ pub struct Outcome {
     pub watched: Watched,
     pub decision: Decision,
     /// the request's id: its `X-Request-Id` (within 128 bytes), else one of riskgate's;
-    /// a header value, so that the door's header and the log share it uncopied
+    /// a header value, so that the door's header and the log share it uncopied. Given
+    /// by the live doors ([`live`]); empty for explain and replay, which send nothing
     pub request_id: HeaderValue,
 }
 
@@ -305,7 +306,7 @@ pub async fn run(
         body,
         watched,
         decision,
-        request_id: request_id(view.headers),
+        request_id: HeaderValue::from_static(""),
     }
 }
 
@@ -324,7 +325,7 @@ pub async fn live(
         Some(r) => Sent::Read(r.as_ref().map(|b| &b[..]).map_err(|u| *u)),
         None => Sent::Absent,
     };
-    let outcome = run(
+    let mut outcome = run(
         snap,
         route,
         view,
@@ -333,6 +334,7 @@ pub async fn live(
         started,
     )
     .await;
+    outcome.request_id = request_id(view.headers);
     let took = started.elapsed();
     count(snap, &outcome, door, started, took);
     (outcome, took)

@@ -28,9 +28,6 @@ pub struct AuthzApp {
     pub state: SharedSnapshot,
 }
 
-/// The largest unread request body drained to keep the ingress's connection.
-const MAX_DRAIN: u64 = 64 * 1024;
-
 fn plain(status: u16, text: &str) -> Response<Vec<u8>> {
     let body = format!("{text}\n").into_bytes();
     Response::builder()
@@ -60,16 +57,9 @@ impl ServeHttp for AuthzApp {
 /// A body left unread is drained when small (Pingora does it before the next
 /// request), else the connection is closed: the ingress opens another.
 fn keep_or_close(session: &mut ServerSession) {
-    if session.is_body_done() {
-        return;
-    }
-    let h = &session.req_header().headers;
-    let len = h
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let chunked = h.contains_key(http::header::TRANSFER_ENCODING);
-    if chunked || len.is_none_or(|n| n > MAX_DRAIN) {
+    if !session.is_body_done()
+        && body::leftover(&session.req_header().headers) == body::Leftover::TooMuch
+    {
         session.set_keepalive(None);
     }
 }
@@ -93,11 +83,36 @@ fn ask(session: &ServerSession) -> Result<Option<Original>, AskError> {
 /// Whether the ingress sent a body with its ask (Traefik `forwardBody`, Envoy
 /// `with_request_body`).
 fn has_body(h: &http::HeaderMap) -> bool {
-    h.contains_key(http::header::TRANSFER_ENCODING)
-        || h.get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .is_some_and(|n| n > 0)
+    body::leftover(h) != body::Leftover::None
+}
+
+/// The ask's original request as the path reads it.
+fn view_of<'a>(original: &'a Original, headers: &'a http::HeaderMap, peer: IpAddr) -> View<'a> {
+    View::of_target(
+        &original.method,
+        &original.target,
+        headers,
+        ClientFrom::Peer(peer),
+    )
+}
+
+/// An answer's head: its status, type and length, never cached, and a limit's
+/// `Retry-After`.
+fn head(
+    status: u16,
+    content_type: &str,
+    len: usize,
+    retry_secs: Option<u64>,
+) -> http::response::Builder {
+    let b = Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN))
+        .header("content-type", content_type)
+        .header("content-length", len)
+        .header("cache-control", "no-store");
+    match retry_secs {
+        Some(s) => b.header("retry-after", s),
+        None => b,
+    }
 }
 
 impl AuthzApp {
@@ -127,12 +142,7 @@ impl AuthzApp {
             .and_then(|a| a.as_inet())
             .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
         let req = session.req_header();
-        let view = View::of_target(
-            &original.method,
-            &original.target,
-            &req.headers,
-            ClientFrom::Peer(peer),
-        );
+        let view = view_of(&original, &req.headers, peer);
         // no route: the ingress forwards it untouched, nothing looked up
         let Some(route) = path::route(cfg, &view) else {
             return plain(200, "");
@@ -153,13 +163,7 @@ impl AuthzApp {
         } else {
             None
         };
-        let req = session.req_header();
-        let view = View::of_target(
-            &original.method,
-            &original.target,
-            &req.headers,
-            ClientFrom::Peer(peer),
-        );
+        let view = view_of(&original, &session.req_header().headers, peer);
         let (outcome, took) =
             path::live(&snap, route, &view, read.as_ref(), Frontend::Authz, started).await;
         let r = reply(&snap, &outcome, &original);
@@ -220,16 +224,14 @@ fn page(snap: &Snapshot, query: &str) -> Response<Vec<u8>> {
             );
         }
     };
-    let mut b = Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN))
-        .header("content-type", r.content_type.as_str())
-        .header("content-length", r.body.len())
-        .header("cache-control", "no-store");
-    if let Some(secs) = retry {
-        b = b.header("retry-after", secs.max(1));
-    }
-    b.body(r.body.to_vec())
-        .unwrap_or_else(|_| plain(500, "riskgate could not build its answer"))
+    head(
+        status,
+        &r.content_type,
+        r.body.len(),
+        retry.map(|s| s.max(1)),
+    )
+    .body(r.body.to_vec())
+    .unwrap_or_else(|_| plain(500, "riskgate could not build its answer"))
 }
 
 /// The answer to the ingress: `200` to forward, the policy's block or limit answer to
@@ -256,16 +258,12 @@ fn reply(snap: &Snapshot, o: &Outcome, original: &Original) -> Response<Vec<u8>>
             // forward (shadow mode and shadow-bans too: X-Risk-Action says block)
             _ => (200, "text/plain; charset=utf-8", Vec::new(), None),
         };
-    let mut b = Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN))
-        .header("content-type", content_type)
-        .header("content-length", body.len())
-        .header("cache-control", "no-store");
-    if let Some(w) = retry {
-        // whole seconds, rounded up: never tell a client to come back too early
-        let secs = w.as_secs() + u64::from(w.subsec_nanos() > 0);
-        b = b.header("retry-after", secs.max(1));
-    }
+    let mut b = head(
+        status,
+        content_type,
+        body.len(),
+        retry.map(headers::retry_after_secs),
+    );
     let set = headers::Set::build(
         d,
         &o.facts,
